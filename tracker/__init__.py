@@ -1,0 +1,1 @@
+"""Policy Tracker: an event-sourced ledger of published claims and predictions."""

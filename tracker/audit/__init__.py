@@ -1,0 +1,1 @@
+"""Audit: verify the hash chain, replay read models."""

@@ -1,0 +1,25 @@
+"""Settings from the environment (prefix TRACKER_) or a `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRACKER_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///tracker.db"
+    feeds_file: str = "feeds/feeds.toml"
+    seeds_dir: str = "seeds"
+    article_dir: str = "../shared/seed"
+    smtp_url: str | None = None
+    digest_cron: str = "0 7 * * mon"
+    timezone: str = "UTC"
+    allow_private_feeds: bool = False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,366 @@
+"""The Proposition aggregate: decide(state, command) -> events and evolve(state, event) -> state.
+
+Status is never set directly: after every command, decide() derives the status the new facts imply and
+emits StatusChanged when it moved, so the history says exactly when and why it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from tracker.domain.errors import InvalidCommand, InvalidTransition, UnknownMatch
+from tracker.domain.events import Event
+
+KINDS = ("claim", "prediction", "prescription")
+STANCES = ("supports", "contradicts", "context")
+OUTCOMES = ("confirmed", "refuted", "annulled")
+TERMINAL = ("confirmed", "refuted", "annulled", "withdrawn")
+AMENDABLE = (
+    "statement", "kind", "actors", "topics", "condition", "resolve_by", "resolution_criteria",
+    "match_profile", "stated_confidence",
+)
+
+
+# ---- commands -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RegisterProposition:
+    proposition_id: str
+    kind: str
+    statement: str
+    source_id: str | None = None
+    actors: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    locator: dict[str, Any] | None = None
+    stated_confidence: dict[str, Any] | None = None
+    condition: str | None = None
+    resolve_by: str | None = None
+    resolution_criteria: str | None = None
+    match_profile: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AmendProposition:
+    changes: dict[str, Any]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SuggestMatch:
+    match_id: str
+    evidence_id: str
+    score: float
+    explanation: dict[str, Any] = field(default_factory=dict)
+    suggested_stance: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmMatch:
+    match_id: str
+    stance: str
+    note: str = ""
+    automatic: bool = False
+
+
+@dataclass(frozen=True)
+class RejectMatch:
+    match_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RetractMatch:
+    match_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ResolveProposition:
+    outcome: str
+    note: str = ""
+    evidence_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WithdrawProposition:
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ReopenProposition:
+    reason: str = ""
+
+
+Command = (
+    RegisterProposition | AmendProposition | SuggestMatch | ConfirmMatch | RejectMatch | RetractMatch
+    | ResolveProposition | WithdrawProposition | ReopenProposition
+)
+
+
+# ---- state ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Match:
+    match_id: str
+    evidence_id: str
+    state: str  # suggested | confirmed | rejected | retracted
+    score: float
+    explanation: dict[str, Any]
+    suggested_stance: str | None = None
+    stance: str | None = None
+    note: str = ""
+    automatic: bool = False
+
+
+@dataclass(frozen=True)
+class Proposition:
+    proposition_id: str
+    kind: str
+    statement: str
+    source_id: str | None = None
+    actors: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    locator: dict[str, Any] | None = None
+    stated_confidence: dict[str, Any] | None = None
+    condition: str | None = None
+    resolve_by: str | None = None
+    resolution_criteria: str | None = None
+    match_profile: dict[str, Any] | None = None
+    status: str = "open"
+    resolution: dict[str, Any] | None = None
+    matches: dict[str, Match] = field(default_factory=dict)
+
+    @property
+    def probability(self) -> float | None:
+        return (self.stated_confidence or {}).get("probability")
+
+    def counts(self) -> dict[str, int]:
+        """Confirmed evidence by stance, plus suggestions awaiting review."""
+        tally = {"supports": 0, "contradicts": 0, "context": 0, "awaiting_review": 0}
+        for match in self.matches.values():
+            if match.state == "confirmed" and match.stance:
+                tally[match.stance] += 1
+            elif match.state == "suggested":
+                tally["awaiting_review"] += 1
+        return tally
+
+
+def derive_status(state: Proposition) -> str:
+    """The status the facts imply: a resolution wins, else the stances of confirmed evidence."""
+    if state.resolution is not None:
+        return state.resolution["outcome"]
+    stances = {m.stance for m in state.matches.values() if m.state == "confirmed"}
+    if "supports" in stances and "contradicts" in stances:
+        return "contested"
+    if "supports" in stances:
+        return "supported"
+    if "contradicts" in stances:
+        return "contradicted"
+    return "open"
+
+
+def brier_score(probability: float, outcome: str) -> float | None:
+    """Squared error of the stated probability against what happened; None when not scored."""
+    if outcome == "confirmed":
+        return round((probability - 1.0) ** 2, 6)
+    if outcome == "refuted":
+        return round(probability**2, 6)
+    return None
+
+
+# ---- evolve ---------------------------------------------------------------------------------------
+
+def evolve(state: Proposition | None, event: Event) -> Proposition:
+    data = event.data
+    if event.type == "PropositionRegistered":
+        return Proposition(
+            proposition_id=data["proposition_id"], kind=data["kind"], statement=data["statement"],
+            source_id=data.get("source_id"), actors=tuple(data.get("actors", ())),
+            topics=tuple(data.get("topics", ())), locator=data.get("locator"),
+            stated_confidence=data.get("stated_confidence"), condition=data.get("condition"),
+            resolve_by=data.get("resolve_by"), resolution_criteria=data.get("resolution_criteria"),
+            match_profile=data.get("match_profile"),
+        )
+    assert state is not None, f"{event.type} before PropositionRegistered"
+    match event.type:
+        case "PropositionAmended":
+            changes = {k: tuple(v) if k in ("actors", "topics") else v for k, v in data["changes"].items()}
+            return replace(state, **changes)
+        case "MatchSuggested":
+            match = Match(
+                match_id=data["match_id"], evidence_id=data["evidence_id"], state="suggested",
+                score=data["score"], explanation=data.get("explanation", {}),
+                suggested_stance=data.get("suggested_stance"),
+            )
+            return _with_match(state, match)
+        case "MatchConfirmed":
+            old = state.matches[data["match_id"]]
+            return _with_match(state, replace(
+                old, state="confirmed", stance=data["stance"], note=data.get("note", ""),
+                automatic=data.get("automatic", False),
+            ))
+        case "MatchRejected":
+            old = state.matches[data["match_id"]]
+            return _with_match(state, replace(old, state="rejected", note=data.get("reason", "")))
+        case "MatchRetracted":
+            old = state.matches[data["match_id"]]
+            return _with_match(state, replace(old, state="retracted", note=data.get("reason", "")))
+        case "PropositionResolved":
+            return replace(state, resolution=dict(data))
+        case "PropositionWithdrawn":
+            return replace(state, resolution={"outcome": "withdrawn", "note": data.get("reason", "")})
+        case "PropositionReopened":
+            return replace(state, resolution=None)
+        case "StatusChanged":
+            return replace(state, status=data["to"])
+    raise ValueError(f"unknown event type {event.type}")
+
+
+def fold(state: Proposition | None, events: Iterable[Event]) -> Proposition | None:
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def _with_match(state: Proposition, match: Match) -> Proposition:
+    return replace(state, matches={**state.matches, match.match_id: match})
+
+
+# ---- decide ---------------------------------------------------------------------------------------
+
+def decide(state: Proposition | None, command: Command) -> list[Event]:
+    """The events a command produces, or a DomainError with nothing emitted."""
+    events = _facts(state, command)
+    after = fold(state, events)
+    assert after is not None
+    status = derive_status(after)
+    if status != after.status:
+        events.append(Event("StatusChanged", {
+            "from": after.status, "to": status, "because": events[-1].type,
+        }))
+    return events
+
+
+def _facts(state: Proposition | None, command: Command) -> list[Event]:
+    if isinstance(command, RegisterProposition):
+        if state is not None:
+            raise InvalidTransition(f"proposition {command.proposition_id} is already registered")
+        _check_fields(vars(command))
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(command).items()}
+        return [Event("PropositionRegistered", data)]
+    if state is None:
+        raise InvalidTransition("no such proposition")
+    match command:
+        case AmendProposition(changes=changes, reason=reason):
+            _refuse_if_terminal(state, "amend")
+            unknown = set(changes) - set(AMENDABLE)
+            if unknown:
+                raise InvalidCommand(f"cannot amend {', '.join(sorted(unknown))}")
+            _check_fields(changes)
+            current = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(state).items()}
+            real = {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in changes.items() if current.get(k) != (list(v) if isinstance(v, tuple) else v)
+            }
+            if not real:
+                raise InvalidCommand("the amendment changes nothing")
+            return [Event("PropositionAmended", {"changes": real, "reason": reason})]
+        case SuggestMatch():
+            _refuse_if_terminal(state, "suggest evidence for")
+            if any(m.evidence_id == command.evidence_id for m in state.matches.values()):
+                raise InvalidTransition(f"evidence {command.evidence_id} was already matched to this proposition")
+            if command.match_id in state.matches:
+                raise InvalidTransition(f"match {command.match_id} exists already")
+            if command.suggested_stance is not None and command.suggested_stance not in STANCES:
+                raise InvalidCommand(f"unknown stance {command.suggested_stance!r}")
+            return [Event("MatchSuggested", {
+                "match_id": command.match_id, "evidence_id": command.evidence_id,
+                "score": command.score, "explanation": command.explanation,
+                "suggested_stance": command.suggested_stance,
+            })]
+        case ConfirmMatch():
+            _refuse_if_withdrawn(state)
+            _match_in(state, command.match_id, "suggested", "confirm")
+            if command.stance not in STANCES:
+                raise InvalidCommand(f"stance must be one of {', '.join(STANCES)}")
+            return [Event("MatchConfirmed", {
+                "match_id": command.match_id, "stance": command.stance, "note": command.note,
+                "automatic": command.automatic,
+            })]
+        case RejectMatch():
+            _refuse_if_withdrawn(state)
+            _match_in(state, command.match_id, "suggested", "reject")
+            return [Event("MatchRejected", {"match_id": command.match_id, "reason": command.reason})]
+        case RetractMatch():
+            _refuse_if_withdrawn(state)
+            _match_in(state, command.match_id, "confirmed", "retract")
+            return [Event("MatchRetracted", {"match_id": command.match_id, "reason": command.reason})]
+        case ResolveProposition():
+            _refuse_if_terminal(state, "resolve")
+            if command.outcome not in OUTCOMES:
+                raise InvalidCommand(f"outcome must be one of {', '.join(OUTCOMES)}")
+            known = {m.evidence_id for m in state.matches.values() if m.state == "confirmed"}
+            missing = [e for e in command.evidence_ids if e not in known]
+            if missing:
+                raise InvalidCommand(f"deciding evidence is not confirmed for this proposition: {missing[0]}")
+            probability = state.probability
+            brier = (
+                brier_score(probability, command.outcome)
+                if state.kind == "prediction" and probability is not None else None
+            )
+            return [Event("PropositionResolved", {
+                "outcome": command.outcome, "note": command.note,
+                "evidence_ids": list(command.evidence_ids), "brier": brier,
+            })]
+        case WithdrawProposition():
+            _refuse_if_terminal(state, "withdraw")
+            return [Event("PropositionWithdrawn", {"reason": command.reason})]
+        case ReopenProposition():
+            if state.resolution is None:
+                raise InvalidTransition("only a resolved or withdrawn proposition can be reopened")
+            return [Event("PropositionReopened", {"reason": command.reason, "was": state.status})]
+    raise InvalidCommand(f"unknown command {type(command).__name__}")
+
+
+def _refuse_if_terminal(state: Proposition, verb: str) -> None:
+    if state.resolution is not None:
+        raise InvalidTransition(f"cannot {verb} a proposition that is {state.status}")
+
+
+def _refuse_if_withdrawn(state: Proposition) -> None:
+    if state.status == "withdrawn":
+        raise InvalidTransition("the proposition is withdrawn")
+
+
+def _match_in(state: Proposition, match_id: str, wanted: str, verb: str) -> Match:
+    match = state.matches.get(match_id)
+    if match is None:
+        raise UnknownMatch(f"no match {match_id} on this proposition")
+    if match.state != wanted:
+        raise InvalidTransition(f"cannot {verb} a match that is {match.state}")
+    return match
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    if "kind" in fields and fields["kind"] not in KINDS:
+        raise InvalidCommand(f"kind must be one of {', '.join(KINDS)}")
+    if "statement" in fields:
+        statement = fields["statement"]
+        if not isinstance(statement, str) or not statement.strip():
+            raise InvalidCommand("statement must not be empty")
+        if len(statement) > 2000:
+            raise InvalidCommand("statement is longer than 2000 characters")
+    confidence = fields.get("stated_confidence")
+    if confidence is not None:
+        probability = confidence.get("probability")
+        if not isinstance(probability, int | float) or not 0.0 <= probability <= 1.0:
+            raise InvalidCommand("stated probability must be a number between 0 and 1")
+    resolve_by = fields.get("resolve_by")
+    if resolve_by is not None:
+        try:
+            date.fromisoformat(resolve_by)
+        except (TypeError, ValueError):
+            raise InvalidCommand("resolve_by must be an ISO date (YYYY-MM-DD)") from None

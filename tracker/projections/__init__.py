@@ -1,0 +1,1 @@
+"""Read models: tables derived from the events, updated in the append's transaction, rebuildable."""

@@ -1,0 +1,120 @@
+"""Load the article's source record and propositions from `seeds/` (idempotent).
+
+Locators point into the article by character offsets and the SHA-256 of the span; the text itself is
+never stored, so the seeds can be checked against the article without copying it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tracker.domain.proposition import RegisterProposition
+from tracker.domain.source import RegisterSource
+from tracker.service.handlers import Tracker, proposition_stream, source_stream
+from tracker.store.envelope import parse_iso
+
+ACTOR = "system:seed"
+
+
+class SeedError(ValueError):
+    """The seed files are missing or inconsistent."""
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    sources_added: int
+    propositions_added: int
+    propositions_present: int
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_article(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def span_hash(article: str, start: int, end: int) -> str:
+    return sha256_text(article[start:end])
+
+
+def paragraph_of(article: str, offset: int) -> int:
+    """1-based paragraph (line) number holding a character offset."""
+    return article.count("\n", 0, offset) + 1
+
+
+def load_seed_files(seeds_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    source_file = seeds_dir / "source.yaml"
+    propositions_file = seeds_dir / "propositions.yaml"
+    for path in (source_file, propositions_file):
+        if not path.is_file():
+            raise SeedError(f"seed file not found: {path}")
+    try:
+        source = yaml.safe_load(source_file.read_text(encoding="utf-8"))
+        propositions = yaml.safe_load(propositions_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise SeedError(f"seed files are not valid YAML: {error}") from None
+    if not isinstance(source, dict) or not isinstance(propositions, list):
+        raise SeedError("seeds/source.yaml must be a mapping and seeds/propositions.yaml a list")
+    return source, propositions
+
+
+def register_command(source_id: str, item: dict[str, Any]) -> RegisterProposition:
+    return RegisterProposition(
+        proposition_id=item["id"],
+        kind=item["kind"],
+        statement=" ".join(item["statement"].split()),
+        source_id=source_id,
+        actors=tuple(item.get("actors", ())),
+        topics=tuple(item.get("topics", ())),
+        locator=item.get("locator"),
+        stated_confidence=item.get("stated_confidence"),
+        condition=item.get("condition"),
+        resolve_by=str(item["resolve_by"]) if item.get("resolve_by") else None,
+        resolution_criteria=item.get("resolution_criteria"),
+        match_profile=item.get("match_profile"),
+    )
+
+
+def seed(
+    tracker: Tracker,
+    seeds_dir: Path,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> SeedResult:
+    """Register the source and every proposition not yet in the store; a rerun appends nothing."""
+    source, items = load_seed_files(seeds_dir)
+    source_id = source["source_id"]
+    published = str(source["published_at"])
+    sources_added = 0
+    if tracker.load(source_stream(source_id)).version == 0:
+        tracker.register_source(
+            RegisterSource(
+                source_id=source_id, outlet=source["outlet"], author=source["author"],
+                title=source["title"], published_at=published, url=source.get("url"),
+                text_sha256=source["text_sha256"],
+            ),
+            actor=ACTOR, correlation_id=f"seed:{source_id}",
+        )
+        sources_added = 1
+    added = present = 0
+    occurred = parse_iso(published if "T" in published else f"{published}T00:00:00Z")
+    for item in items:
+        if tracker.load(proposition_stream(item["id"])).version:
+            present += 1
+            continue
+        tracker.execute(
+            item["id"], register_command(source_id, item), actor=ACTOR, expected_version=0,
+            occurred_at=occurred, correlation_id=f"seed:{source_id}",
+        )
+        added += 1
+        if progress:
+            progress(item["id"])
+    return SeedResult(sources_added, added, present)
