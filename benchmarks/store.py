@@ -1,0 +1,179 @@
+"""Event-store throughput on SQLite (WAL, synchronous=FULL), against the `eventsourcing` library.
+
+    .venv/bin/python benchmarks/store.py [--single 2000] [--batches 100] [--with-library | --no-library]
+
+Measures, in events per second:
+- single: one-event proposition commands through Tracker.execute (load, decide, append and read-model
+  update in one transaction each), cycling SuggestMatch / ConfirmMatch(context) / AmendProposition;
+- batch: 100-event appends through EventStore.append (plain, or with the history projector: see settings);
+- replay: tracker.projections.rebuild.replay over the whole log (decode, fold, read models), best of rounds;
+- verify: tracker.audit.verify.verify_store (hash-chain walk), best of rounds.
+When benchmarks/.venv (or --library-python) has `eventsourcing`, benchmarks/eventsourcing_baseline.py runs in
+it as a subprocess and its figures and our ratios join the output. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tracker.audit.verify import verify_store  # noqa: E402
+from tracker.domain import proposition as p  # noqa: E402
+from tracker.projections import readmodels  # noqa: E402
+from tracker.projections.rebuild import replay  # noqa: E402
+from tracker.service.handlers import Tracker  # noqa: E402
+from tracker.store import EventStore, NewEvent  # noqa: E402
+from tracker.store.engine import make_engine  # noqa: E402
+from tracker.store.migrate import upgrade  # noqa: E402
+
+LIBRARY_VENV = ROOT / "benchmarks" / ".venv" / "bin" / "python"
+EXPLANATION = {"terms": ["ceasefire", "sanctions"], "entities": ["Russia", "Ukraine"], "score_parts": [0.4, 0.3]}
+
+
+def register(tracker: Tracker, count: int) -> list[str]:
+    ids = [f"bench-{i}" for i in range(count)]
+    for pid in ids:
+        tracker.execute(pid, p.RegisterProposition(
+            proposition_id=pid, kind="prediction", statement=f"Benchmark statement {pid}",
+            actors=("Russia",), topics=("ceasefire",),
+            stated_confidence={"phrase": "likely", "probability": 0.7}, resolve_by="2026-12-31",
+        ), actor="system:bench")
+    return ids
+
+
+def single_commands(tracker: Tracker, ids: list[str], count: int) -> tuple[int, float]:
+    """Each command yields exactly one event: suggest, confirm as context (status stays open), amend."""
+    pending: dict[str, list[str]] = {pid: [] for pid in ids}
+    events = 0
+    started = time.perf_counter()
+    for n in range(count):
+        pid = ids[n % len(ids)]
+        step = (n // len(ids)) % 3
+        if step == 0:
+            match_id = f"m-{n}"
+            command: p.Command = p.SuggestMatch(match_id, f"e-{n}", 0.5 + (n % 40) / 100, EXPLANATION, "supports")
+            pending[pid].append(match_id)
+        elif step == 1:
+            command = p.ConfirmMatch(pending[pid].pop(), "context", note="bench")
+        else:
+            command = p.AmendProposition({"statement": f"Benchmark statement {pid} (rev {n})"}, reason="bench")
+        events += len(tracker.execute(pid, command, actor="user:bench"))
+    return events, time.perf_counter() - started
+
+
+def batch_appends(store: EventStore, batches: int, size: int, projected: bool) -> tuple[int, float]:
+    """Evidence-like streams of `size` events each, one append (one transaction) per batch."""
+    project = readmodels.projector(None) if projected else None  # None state: history rows only
+    seconds = 0.0
+    for b in range(batches):
+        new = [
+            NewEvent("EvidenceIngested", {"evidence_id": f"ev-{b}-{n}", "url": f"https://example.org/{b}/{n}",
+                                          "title": f"Item {n} of batch {b}", "score": 0.5, "explanation": EXPLANATION})
+            for n in range(size)
+        ]
+        started = time.perf_counter()
+        store.append(f"evidence-{'h' if projected else 'p'}{b}", 0, new, actor="system:bench", project=project)
+        seconds += time.perf_counter() - started
+    return batches * size, seconds
+
+
+def best_of(rounds: int, run: Callable[[], int]) -> tuple[int, float]:
+    best = float("inf")
+    count = 0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        count = run()
+        best = min(best, time.perf_counter() - started)
+    return count, best
+
+
+def run_library(python: Path, args: argparse.Namespace) -> dict[str, Any]:
+    command = [str(python), str(ROOT / "benchmarks" / "eventsourcing_baseline.py"), "--single", str(args.single),
+               "--batches", str(args.batches), "--batch-size", str(args.batch_size), "--rounds", str(args.rounds)]
+    if args.dir:
+        command += ["--dir", str(args.dir)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        return {"library_error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--propositions", type=int, default=200, help="registered before timing starts")
+    parser.add_argument("--single", type=int, default=2000, help="single-event commands")
+    parser.add_argument("--batches", type=int, default=100, help="100-event appends (plain)")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--projected-batches", type=int, default=20, help="batches with the history projector")
+    parser.add_argument("--rounds", type=int, default=3, help="replay/verify rounds; the best is reported")
+    parser.add_argument("--dir", type=Path, default=None, help="where the temporary database goes")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--with-library", action="store_true", help="require the library baseline")
+    group.add_argument("--no-library", action="store_true", help="skip the library baseline")
+    parser.add_argument("--library-python", type=Path, default=LIBRARY_VENV)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="tracker-bench-", dir=args.dir) as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        store = EventStore(engine)
+        tracker = Tracker(store)
+        with engine.connect() as connection:
+            pragmas = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                       for name in ("journal_mode", "synchronous")}
+
+        ids = register(tracker, args.propositions)
+        single_events, single_seconds = single_commands(tracker, ids, args.single)
+        batch_events, batch_seconds = batch_appends(store, args.batches, args.batch_size, projected=False)
+        projected_events, projected_seconds = batch_appends(
+            store, args.projected_batches, args.batch_size, projected=True
+        )
+        replayed, replay_seconds = best_of(args.rounds, lambda: replay(store))
+        checked, verify_seconds = best_of(args.rounds, lambda: verify_store(store).checked)
+        assert verify_store(store).ok
+        engine.dispose()
+
+    result: dict[str, Any] = {
+        "single_events_per_s": round(single_events / single_seconds),
+        "batch_events_per_s": round(batch_events / batch_seconds),
+        "batch_projected_events_per_s": round(projected_events / projected_seconds) if projected_events else None,
+        "replay_events_per_s": round(replayed / replay_seconds),
+        "verify_events_per_s": round(checked / verify_seconds),
+        "settings": {
+            "backend": "sqlite file", **pragmas, "propositions": args.propositions,
+            "single_commands": args.single, "single_events": single_events,
+            "single_path": "Tracker.execute (load, decide, append, read models), one transaction each",
+            "batches": args.batches, "batch_size": args.batch_size,
+            "batch_path": "EventStore.append, plain (no projector)",
+            "batch_projected_path": "EventStore.append with readmodels.projector(None): history rows",
+            "replay_path": "rebuild.replay: decode, fold aggregates, rewrite read models",
+            "log_events": replayed, "rounds": args.rounds, "python": sys.version.split()[0],
+        },
+    }
+    want_library = not args.no_library and (args.with_library or args.library_python.exists())
+    if want_library:
+        if not args.library_python.exists():
+            parser.error(f"--with-library: no interpreter at {args.library_python}")
+        library = run_library(args.library_python, args)
+        result.update(library)
+        for key in ("single", "batch", "replay"):
+            theirs = library.get(f"library_{key}_events_per_s")
+            if theirs:
+                result[f"ratio_{key}_vs_library"] = round(result[f"{key}_events_per_s"] / theirs, 2)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
