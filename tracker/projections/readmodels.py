@@ -13,9 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tracker.domain import proposition, source
+from tracker.domain import evidence, feed, proposition, source
 from tracker.domain.events import Event
-from tracker.projections.tables import history, matches, propositions, sources
+from tracker.projections.tables import evidence as evidence_table
+from tracker.projections.tables import feeds, history, matches, propositions, sources
 from tracker.store.envelope import RecordedEvent
 
 Rows = dict[sa.Table, list[dict[str, Any]]]
@@ -67,6 +68,27 @@ def source_rows(state: source.Source, version: int, updated_at: str) -> Rows:
     return {sources: [{**asdict(state), "version": version, "updated_at": updated_at}]}
 
 
+def feed_rows(state: feed.Feed, version: int, updated_at: str) -> Rows:
+    return {feeds: [{
+        "feed_id": state.feed_id, "name": state.name, "url": state.url, "path": state.path,
+        "interval_minutes": state.interval_minutes, "tags": _json(list(state.tags)), "sample": state.sample,
+        "enabled": state.enabled, "disabled_reason": state.disabled_reason,
+        "version": version, "updated_at": updated_at,
+    }]}
+
+
+def evidence_rows(state: evidence.Evidence, version: int, updated_at: str) -> Rows:
+    from tracker.ingest.normalise import title_key
+
+    return {evidence_table: [{
+        "evidence_id": state.evidence_id, "title": state.title, "title_key": title_key(state.title),
+        "link": state.link, "summary": state.summary, "published_at": state.published_at,
+        "published_is_fetch_time": state.published_is_fetch_time, "feed": state.feed,
+        "language": state.language, "content_hash": state.content_hash, "sightings": len(state.sightings),
+        "version": version, "updated_at": updated_at,
+    }]}
+
+
 @dataclass(frozen=True)
 class Aggregate:
     """What the read models need to know about one kind of stream."""
@@ -83,6 +105,8 @@ AGGREGATES: dict[str, Aggregate] = {
         (propositions.c.proposition_id, matches.c.proposition_id),
     ),
     "source": Aggregate("source-", source.evolve, source_rows, (sources.c.source_id,)),
+    "feed": Aggregate("feed-", feed.evolve, feed_rows, (feeds.c.feed_id,)),
+    "evidence": Aggregate("evidence-", evidence.evolve, evidence_rows, (evidence_table.c.evidence_id,)),
 }
 
 

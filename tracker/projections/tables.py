@@ -69,3 +69,37 @@ history = sa.Table(
     sa.Column("recorded_at", sa.String(32), nullable=False),
     sa.Index("ix_history_stream", "stream_id", "stream_version"),
 )
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("feed_id", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("path", sa.Text),
+    sa.Column("interval_minutes", sa.Integer, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),  # JSON list
+    sa.Column("sample", sa.Boolean, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+evidence = sa.Table(
+    "evidence",
+    metadata,
+    sa.Column("evidence_id", sa.String(200), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("title_key", sa.Text, nullable=False, index=True),
+    sa.Column("link", sa.Text, index=True),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("published_at", sa.String(32), nullable=False, index=True),
+    sa.Column("published_is_fetch_time", sa.Boolean, nullable=False),
+    sa.Column("feed", sa.String(200), nullable=False),
+    sa.Column("language", sa.String(20)),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("sightings", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)

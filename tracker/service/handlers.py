@@ -1,19 +1,23 @@
-"""Application service for propositions and sources.
+"""Application service: every command is load -> decide -> append (+ read models) in one transaction.
 
-Each handler is load -> decide -> append(+ read models). The stream version read at load time is the
-expected version of the append, so a concurrent writer makes the second command fail cleanly.
+A UnitOfWork holds the store's append lock, so the state a command is decided on cannot change before
+its events are written; several commands on several streams (one feed's ingestion pass, say) can share
+one unit and commit or fail together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tracker.domain import proposition, source
+from tracker.domain import evidence, feed, proposition, source
 from tracker.domain.events import Event
 from tracker.projections import readmodels
 from tracker.store import ConcurrencyError, EventStore, NewEvent, RecordedEvent
+from tracker.store.eventstore import Transaction
 from tracker.store.upcasters import current_version
 
 
@@ -29,6 +33,26 @@ def source_stream(source_id: str) -> str:
     return f"source-{source_id}"
 
 
+def feed_stream(feed_id: str) -> str:
+    return f"feed-{feed_id}"
+
+
+def evidence_stream(evidence_id: str) -> str:
+    return f"evidence-{evidence_id}"
+
+
+# The decide function of each aggregate, by stream prefix; evolve lives with the read models.
+DECIDERS: dict[str, Callable[[Any, Any], list[Event]]] = {
+    "proposition": proposition.decide,
+    "source": source.decide,
+    "feed": feed.decide,
+    "evidence": evidence.decide,
+}
+
+# Commands that may start a stream; any other command on an empty stream is NotFound.
+CREATORS = (proposition.RegisterProposition, source.RegisterSource, feed.RegisterFeed, evidence.IngestEvidence)
+
+
 @dataclass(frozen=True)
 class Loaded:
     state: Any
@@ -39,23 +63,92 @@ def to_new_events(events: list[Event], occurred_at: datetime | None = None) -> l
     return [NewEvent(e.type, e.data, current_version(e.type), occurred_at) for e in events]
 
 
+def _fold(stream_id: str, recorded: list[RecordedEvent]) -> Loaded:
+    found = readmodels.aggregate_of(stream_id)
+    if found is None:
+        raise NotFound(f"unknown kind of stream: {stream_id}")
+    state = None
+    for event in recorded:
+        state = found[0].evolve(state, Event(event.event_type, event.payload))
+    return Loaded(state, recorded[-1].stream_version if recorded else 0)
+
+
+class UnitOfWork:
+    """Commands on any streams inside one write transaction; states are cached as they evolve."""
+
+    def __init__(
+        self, tx: Transaction, *, actor: str, causation_id: str | None = None, correlation_id: str | None = None
+    ) -> None:
+        self.tx = tx
+        self.actor = actor
+        self.causation_id = causation_id
+        self.correlation_id = correlation_id
+        self._loaded: dict[str, Loaded] = {}
+        self.recorded: list[RecordedEvent] = []
+
+    @property
+    def connection(self) -> Any:
+        return self.tx.connection
+
+    def load(self, stream_id: str) -> Loaded:
+        if stream_id not in self._loaded:
+            self._loaded[stream_id] = _fold(stream_id, self.tx.read_stream(stream_id))
+        return self._loaded[stream_id]
+
+    def execute(
+        self,
+        stream_id: str,
+        command: Any,
+        *,
+        expected_version: int | None = None,
+        occurred_at: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Decide and append one command; raises DomainError/ConcurrencyError/NotFound with nothing written."""
+        loaded = self.load(stream_id)
+        if expected_version is not None and expected_version != loaded.version:
+            raise ConcurrencyError(stream_id, expected_version, loaded.version)
+        if loaded.state is None and not isinstance(command, CREATORS):
+            raise NotFound(f"no {stream_id.partition('-')[0]} {stream_id.partition('-')[2]}")
+        events = DECIDERS[stream_id.partition("-")[0]](loaded.state, command)
+        if not events:
+            return []
+        new = _fold_more(stream_id, loaded, events)
+        recorded = self.tx.append(
+            stream_id, loaded.version, to_new_events(events, occurred_at), actor=self.actor,
+            causation_id=self.causation_id, correlation_id=self.correlation_id,
+        )
+        readmodels.apply(self.tx.connection, recorded, new)
+        self._loaded[stream_id] = Loaded(new, recorded[-1].stream_version)
+        self.recorded.extend(recorded)
+        return recorded
+
+
+def _fold_more(stream_id: str, loaded: Loaded, events: list[Event]) -> Any:
+    found = readmodels.aggregate_of(stream_id)
+    assert found is not None
+    state = loaded.state
+    for event in events:
+        state = found[0].evolve(state, event)
+    return state
+
+
 class Tracker:
     """Handles commands against the event store."""
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
 
+    @contextmanager
+    def unit_of_work(
+        self, *, actor: str, causation_id: str | None = None, correlation_id: str | None = None
+    ) -> Iterator[UnitOfWork]:
+        with self.store.transaction() as tx:
+            yield UnitOfWork(tx, actor=actor, causation_id=causation_id, correlation_id=correlation_id)
+
     # ---- reads ----------------------------------------------------------------------------------
 
     def load(self, stream_id: str, *, as_of: datetime | str | None = None) -> Loaded:
-        found = readmodels.aggregate_of(stream_id)
-        assert found is not None, stream_id
-        state = None
-        version = 0
-        for event in self.store.read_stream(stream_id, as_of=as_of):
-            state = found[0].evolve(state, Event(event.event_type, event.payload))
-            version = event.stream_version
-        return Loaded(state, version)
+        return _fold(stream_id, self.store.read_stream(stream_id, as_of=as_of))
 
     def proposition(self, proposition_id: str, *, as_of: datetime | str | None = None) -> Loaded:
         loaded = self.load(proposition_stream(proposition_id), as_of=as_of)
@@ -77,29 +170,15 @@ class Tracker:
         correlation_id: str | None = None,
     ) -> list[RecordedEvent]:
         """Run one command on a proposition; a stale expected_version raises ConcurrencyError."""
-        stream_id = proposition_stream(proposition_id)
-        loaded = self.load(stream_id)
-        if expected_version is not None and expected_version != loaded.version:
-            raise ConcurrencyError(stream_id, expected_version, loaded.version)
-        if loaded.state is None and not isinstance(command, proposition.RegisterProposition):
-            raise NotFound(f"no proposition {proposition_id}")
-        events = proposition.decide(loaded.state, command)
-        new_state = proposition.fold(loaded.state, events)
-        return self.store.append(
-            stream_id, loaded.version, to_new_events(events, occurred_at), actor=actor,
-            causation_id=causation_id, correlation_id=correlation_id,
-            project=readmodels.projector(new_state),
-        )
+        with self.unit_of_work(actor=actor, causation_id=causation_id, correlation_id=correlation_id) as uow:
+            return uow.execute(
+                proposition_stream(proposition_id), command,
+                expected_version=expected_version, occurred_at=occurred_at,
+            )
 
     def register_source(
         self, command: source.RegisterSource, *, actor: str, correlation_id: str | None = None
     ) -> list[RecordedEvent]:
-        stream_id = source_stream(command.source_id)
-        loaded = self.load(stream_id)
-        events = source.decide(loaded.state, command)
-        new_state = source.evolve(None, events[0])
         published = datetime.fromisoformat(command.published_at)
-        return self.store.append(
-            stream_id, loaded.version, to_new_events(events, published), actor=actor,
-            correlation_id=correlation_id, project=readmodels.projector(new_state),
-        )
+        with self.unit_of_work(actor=actor, correlation_id=correlation_id) as uow:
+            return uow.execute(source_stream(command.source_id), command, expected_version=0, occurred_at=published)

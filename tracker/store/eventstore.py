@@ -68,6 +68,11 @@ class Transaction:
         ).scalar()
         return version or 0
 
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """One stream as this transaction sees it (under the append lock: nobody else can add to it)."""
+        query = sa.select(*_COLUMNS).where(events.c.stream_id == stream_id).order_by(events.c.stream_version)
+        return [_decode(row) for row in self.connection.execute(query)]
+
     def append(
         self,
         stream_id: str,
