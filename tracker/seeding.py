@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tracker.domain.proposition import RegisterProposition
+from tracker.domain.proposition import KINDS, RegisterProposition
 from tracker.domain.source import RegisterSource
 from tracker.service.handlers import Tracker, proposition_stream, source_stream
 from tracker.store.envelope import parse_iso
@@ -63,7 +63,51 @@ def load_seed_files(seeds_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any
         raise SeedError(f"seed files are not valid YAML: {error}") from None
     if not isinstance(source, dict) or not isinstance(propositions, list):
         raise SeedError("seeds/source.yaml must be a mapping and seeds/propositions.yaml a list")
+    validate(source, propositions)
     return source, propositions
+
+
+SOURCE_KEYS = ("source_id", "outlet", "author", "title", "published_at", "text_sha256")
+ITEM_KEYS = ("id", "kind", "statement")
+
+
+def validate(source: dict[str, Any], items: list[Any]) -> None:
+    """Refuse seed files that would fail half-way through (missing keys, duplicate ids, unknown kinds)."""
+    missing = [key for key in SOURCE_KEYS if not source.get(key)]
+    if missing:
+        raise SeedError(f"seeds/source.yaml lacks {', '.join(missing)}")
+    seen: set[str] = set()
+    for number, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise SeedError(f"proposition #{number} is not a mapping")
+        absent = [key for key in ITEM_KEYS if not item.get(key)]
+        if absent:
+            raise SeedError(f"proposition #{number} lacks {', '.join(absent)}")
+        if item["id"] in seen:
+            raise SeedError(f"proposition id {item['id']!r} appears twice")
+        seen.add(item["id"])
+        if item["kind"] not in KINDS:
+            raise SeedError(f"proposition {item['id']}: kind must be one of {', '.join(KINDS)}")
+
+
+def article_problems(article: str, source: dict[str, Any], items: list[dict[str, Any]]) -> list[str]:
+    """Where the seeds disagree with the article text: its hash, or a locator's span, hash or paragraph."""
+    problems = []
+    if sha256_text(article) != source.get("text_sha256"):
+        problems.append("source text_sha256 does not match the article")
+    for item in items:
+        locator = item.get("locator") or {}
+        start, end = locator.get("start"), locator.get("end")
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(article)):
+            problems.append(f"{item['id']}: locator span {start}..{end} is not inside the article")
+            continue
+        if span_hash(article, start, end) != locator.get("sha256"):
+            problems.append(f"{item['id']}: locator sha256 does not match article[{start}:{end}]")
+        if locator.get("paragraph") != paragraph_of(article, start):
+            problems.append(f"{item['id']}: locator paragraph is not the one holding offset {start}")
+        if "\n" in article[start:end]:
+            problems.append(f"{item['id']}: locator span crosses a paragraph break")
+    return problems
 
 
 def register_command(source_id: str, item: dict[str, Any]) -> RegisterProposition:
@@ -87,10 +131,20 @@ def seed(
     tracker: Tracker,
     seeds_dir: Path,
     *,
+    article_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SeedResult:
-    """Register the source and every proposition not yet in the store; a rerun appends nothing."""
+    """Register the source and every proposition not yet in the store; a rerun appends nothing.
+
+    With `article_dir` holding the article, seeds whose hashes or locators disagree with it are refused
+    before anything is written.
+    """
     source, items = load_seed_files(seeds_dir)
+    article_file = article_dir / source.get("article_file", "") if article_dir else None
+    if article_file is not None and article_file.is_file():
+        problems = article_problems(read_article(article_file), source, items)
+        if problems:
+            raise SeedError("seeds disagree with the article: " + "; ".join(problems))
     source_id = source["source_id"]
     published = str(source["published_at"])
     sources_added = 0
