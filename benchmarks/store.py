@@ -72,17 +72,18 @@ def single_commands(tracker: Tracker, ids: list[str], count: int) -> tuple[int, 
 
 
 def batch_appends(store: EventStore, batches: int, size: int, projected: bool) -> tuple[int, float]:
-    """Evidence-like streams of `size` events each, one append (one transaction) per batch."""
+    """Streams of `size` events each, one append (one transaction) per batch. Their kind ("batch-") has no
+    aggregate, so replay decodes them and writes their history rows only."""
     project = readmodels.projector(None) if projected else None  # None state: history rows only
     seconds = 0.0
     for b in range(batches):
         new = [
-            NewEvent("EvidenceIngested", {"evidence_id": f"ev-{b}-{n}", "url": f"https://example.org/{b}/{n}",
+            NewEvent("ItemRecorded", {"item_id": f"ev-{b}-{n}", "url": f"https://example.org/{b}/{n}",
                                           "title": f"Item {n} of batch {b}", "score": 0.5, "explanation": EXPLANATION})
             for n in range(size)
         ]
         started = time.perf_counter()
-        store.append(f"evidence-{'h' if projected else 'p'}{b}", 0, new, actor="system:bench", project=project)
+        store.append(f"batch-{'h' if projected else 'p'}{b}", 0, new, actor="system:bench", project=project)
         seconds += time.perf_counter() - started
     return batches * size, seconds
 

@@ -9,7 +9,7 @@ event before it, whatever the number of writer processes.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,14 +17,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from tracker.store.engine import WRITE, is_sqlite
 from tracker.store.envelope import NewEvent, RecordedEvent, iso, utc_now
 from tracker.store.errors import ConcurrencyError
-from tracker.store.hashing import GENESIS_HASH, canonical_json, event_hash
+from tracker.store.hashing import GENESIS_HASH, canonical_json, chain_hash, header_json
 from tracker.store.schema import events
-from tracker.store.upcasters import upcast
+from tracker.store.upcasters import UPCASTERS, upcast
 
 # Any constant will do, as long as every writer uses the same one.
 APPEND_LOCK_KEY = 0x7472_6163  # "trac"
@@ -37,14 +36,79 @@ _COLUMNS = (
     events.c.actor, events.c.causation_id, events.c.correlation_id, events.c.payload,
     events.c.prev_hash, events.c.hash,
 )
+_FIELDS = tuple(RecordedEvent.__dataclass_fields__)
+_COLUMN_LIST = ", ".join(c.name for c in _COLUMNS)
+
+# The hot paths talk to the DBAPI cursor of the SQLAlchemy connection they are given (same transaction):
+# SQLAlchemy's per-statement overhead was most of an append's cost. Written with "?" placeholders and
+# turned into "%s" for psycopg.
+_STATEMENTS = {
+    "head": "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1",
+    "version": "SELECT max(stream_version) FROM events WHERE stream_id = ?",
+    "insert": f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+    "stream_from": f"SELECT {_COLUMN_LIST} FROM events WHERE stream_id = ? AND stream_version >= ?"
+                   " ORDER BY stream_version",
+    "page": f"SELECT {_COLUMN_LIST} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+    "page_to": f"SELECT {_COLUMN_LIST} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+}
+_SQL: dict[bool, dict[str, str]] = {
+    True: _STATEMENTS,
+    False: {name: text.replace("?", "%s") for name, text in _STATEMENTS.items()},
+}
+
+
+def sql_for(connection: sa.Connection) -> dict[str, str]:
+    return _SQL[connection.dialect.name == "sqlite"]
+
+
+def dbapi_cursor(connection: sa.Connection) -> Any:
+    """A DBAPI cursor on the SQLAlchemy connection's own driver connection (so in its transaction)."""
+    return connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+_new = object.__new__
+_loads = json.loads
+
+
+def make_recorded(
+    position: int, event_id: str, stream_id: str, stream_version: int, event_type: str, schema_version: int,
+    occurred_at: str, recorded_at: str, actor: str, causation_id: str | None, correlation_id: str | None,
+    payload: dict[str, Any], prev_hash: str, hash: str,
+) -> RecordedEvent:
+    """A RecordedEvent without the frozen dataclass __init__ (one object.__setattr__ per field)."""
+    event = _new(RecordedEvent)
+    event.__dict__.update({
+        "position": position, "event_id": event_id, "stream_id": stream_id, "stream_version": stream_version,
+        "event_type": event_type, "schema_version": schema_version, "occurred_at": occurred_at,
+        "recorded_at": recorded_at, "actor": actor, "causation_id": causation_id,
+        "correlation_id": correlation_id, "payload": payload, "prev_hash": prev_hash, "hash": hash,
+    })
+    return event
 
 
 def _decode(row: Sequence[Any]) -> RecordedEvent:
-    version, payload = upcast(row[4], row[5], json.loads(row[11]))
-    return RecordedEvent(
+    payload = _loads(row[11])
+    version = row[5]
+    if (row[4], version) in UPCASTERS:
+        version, payload = upcast(row[4], version, payload)
+    return make_recorded(
         row[0], row[1], row[2], row[3], row[4], version, row[6], row[7], row[8], row[9], row[10],
         payload, row[12], row[13],
     )
+
+
+def decode_rows(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+    return [_decode(row) for row in rows]
+
+
+def new_event_ids(count: int) -> list[str]:
+    """Random (version 4) UUIDs as text, from one urandom call: uuid.uuid4() per event was a hot spot."""
+    text = os.urandom(16 * count).hex()
+    ids = []
+    for start in range(0, 32 * count, 32):
+        h = text[start:start + 32]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}")
+    return ids
 
 
 class Transaction:
@@ -53,25 +117,45 @@ class Transaction:
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
         self._head: tuple[int, str] | None = None
+        self._sql = sql_for(connection)
+        self._cursor: Any = None
+        # Stream versions learnt in this transaction; valid while it holds the append lock.
+        self._versions: dict[str, int] = {}
+
+    @property
+    def cursor(self) -> Any:
+        if self._cursor is None:
+            self._cursor = dbapi_cursor(self.connection)
+        return self._cursor
 
     def _log_head(self) -> tuple[int, str]:
         if self._head is None:
-            row = self.connection.execute(
-                sa.select(events.c.position, events.c.hash).order_by(events.c.position.desc()).limit(1)
-            ).first()
+            cursor = self.cursor
+            cursor.execute(self._sql["head"])
+            row = cursor.fetchone()
             self._head = (row[0], row[1]) if row else (0, GENESIS_HASH)
         return self._head
 
     def stream_version(self, stream_id: str) -> int:
-        version = self.connection.execute(
-            sa.select(sa.func.max(events.c.stream_version)).where(events.c.stream_id == stream_id)
-        ).scalar()
-        return version or 0
+        known = self._versions.get(stream_id)
+        if known is not None:
+            return known
+        cursor = self.cursor
+        cursor.execute(self._sql["version"], (stream_id,))
+        version = cursor.fetchone()[0] or 0
+        self._versions[stream_id] = version
+        return version
 
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        """One stream as this transaction sees it (under the append lock: nobody else can add to it)."""
-        query = sa.select(*_COLUMNS).where(events.c.stream_id == stream_id).order_by(events.c.stream_version)
-        return [_decode(row) for row in self.connection.execute(query)]
+    def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
+        """One stream from a version on, read under the append lock (so nothing can follow unseen)."""
+        cursor = self.cursor
+        cursor.execute(self._sql["stream_from"], (stream_id, from_version))
+        recorded = decode_rows(cursor.fetchall())
+        if recorded:
+            self._versions[stream_id] = recorded[-1].stream_version
+        elif from_version <= 1:
+            self._versions[stream_id] = 0
+        return recorded
 
     def append(
         self,
@@ -87,38 +171,40 @@ class Transaction:
         version = self.stream_version(stream_id)
         if expected_version is not None and version != expected_version:
             raise ConcurrencyError(stream_id, expected_version, version)
+        if not new_events:
+            return []
         position, prev_hash = self._log_head()
         recorded_at = iso(utc_now())
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         recorded: list[RecordedEvent] = []
-        for new in new_events:
+        for new, event_id in zip(new_events, new_event_ids(len(new_events)), strict=True):
             position += 1
             version += 1
             occurred_at = iso(new.occurred_at) if new.occurred_at else recorded_at
             payload_json = canonical_json(new.payload)
-            fields = {
-                "position": position,
-                "event_id": str(uuid.uuid4()),
-                "stream_id": stream_id,
-                "stream_version": version,
-                "event_type": new.event_type,
-                "schema_version": new.schema_version,
-                "occurred_at": occurred_at,
-                "recorded_at": recorded_at,
-                "actor": actor,
-                "causation_id": causation_id,
-                "correlation_id": correlation_id,
-            }
-            digest = event_hash(prev_hash, payload_json=payload_json, **fields)
-            rows.append({**fields, "payload": payload_json, "prev_hash": prev_hash, "hash": digest})
-            recorded.append(RecordedEvent(**fields, payload=new.payload, prev_hash=prev_hash, hash=digest))
+            event_type = new.event_type
+            schema_version = new.schema_version
+            digest = chain_hash(prev_hash, header_json(
+                position, event_id, stream_id, version, event_type, schema_version,
+                occurred_at, recorded_at, actor, causation_id, correlation_id,
+            ), payload_json)
+            rows.append((position, event_id, stream_id, version, event_type, schema_version, occurred_at,
+                         recorded_at, actor, causation_id, correlation_id, payload_json, prev_hash, digest))
+            recorded.append(make_recorded(
+                position, event_id, stream_id, version, event_type, schema_version, occurred_at, recorded_at,
+                actor, causation_id, correlation_id, new.payload, prev_hash, digest,
+            ))
             prev_hash = digest
-        if rows:
-            try:
-                self.connection.execute(events.insert(), rows)
-            except IntegrityError as error:  # a writer that bypassed the lock; never expected
-                raise ConcurrencyError(stream_id, expected_version or 0, version) from error
-            self._head = (position, prev_hash)
+        cursor = self.cursor
+        try:
+            if len(rows) == 1:
+                cursor.execute(self._sql["insert"], rows[0])
+            else:
+                cursor.executemany(self._sql["insert"], rows)
+        except self.connection.dialect.loaded_dbapi.IntegrityError as error:  # a writer that bypassed the lock
+            raise ConcurrencyError(stream_id, expected_version or 0, version) from error
+        self._head = (position, prev_hash)
+        self._versions[stream_id] = version
         return recorded
 
 
@@ -173,8 +259,8 @@ class EventStore:
     def read_pages(
         self, after: int = 0, *, to: int | None = None, page_size: int = 2000
     ) -> Iterator[list[RecordedEvent]]:
-        for rows in self.raw_pages(after, to=to, page_size=page_size):
-            yield [_decode(row) for row in rows]
+        for rows in self.tuple_pages(after, to=to, page_size=page_size):
+            yield decode_rows(rows)
 
     def raw_pages(
         self, after: int = 0, *, to: int | None = None, page_size: int = 2000
@@ -192,6 +278,28 @@ class EventStore:
                 after = rows[-1][0]
                 connection.rollback()  # end the read snapshot between pages
 
+    def tuple_pages(
+        self, after: int = 0, *, to: int | None = None, page_size: int = 2000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Like raw_pages, as plain DBAPI tuples in column order: the fast path for replay and verify."""
+        with self.engine.connect() as connection:
+            sql = sql_for(connection)
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            while True:
+                cursor = driver.cursor()
+                if to is None:
+                    cursor.execute(sql["page"], (after, page_size))
+                else:
+                    cursor.execute(sql["page_to"], (after, to, page_size))
+                rows = cursor.fetchall()
+                cursor.close()
+                if not rows:
+                    return
+                yield rows
+                after = rows[-1][0]
+                driver.rollback()  # end the read snapshot between pages
+
     def read_stream(
         self,
         stream_id: str,
@@ -200,14 +308,23 @@ class EventStore:
         as_of: datetime | str | None = None,
     ) -> list[RecordedEvent]:
         """One stream in version order; optionally only what was recorded up to a position or a time."""
-        query = sa.select(*_COLUMNS).where(events.c.stream_id == stream_id)
+        text = f"SELECT {_COLUMN_LIST} FROM events WHERE stream_id = ?"
+        params: list[Any] = [stream_id]
         if to_position is not None:
-            query = query.where(events.c.position <= to_position)
+            text += " AND position <= ?"
+            params.append(to_position)
         if as_of is not None:
-            query = query.where(events.c.recorded_at <= (as_of if isinstance(as_of, str) else iso(as_of)))
+            text += " AND recorded_at <= ?"
+            params.append(as_of if isinstance(as_of, str) else iso(as_of))
+        text += " ORDER BY stream_version"
         with self.engine.connect() as connection:
-            rows = connection.execute(query.order_by(events.c.stream_version)).all()
-        return [_decode(row) for row in rows]
+            if not self._sqlite:
+                text = text.replace("?", "%s")
+            cursor = dbapi_cursor(connection)
+            cursor.execute(text, params)
+            rows = cursor.fetchall()
+            cursor.close()
+        return decode_rows(rows)
 
     def stream_ids(self, prefix: str) -> list[str]:
         with self.engine.connect() as connection:
