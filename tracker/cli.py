@@ -8,7 +8,9 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
+import alembic.util.exc
 import click
+import pydantic
 import sqlalchemy.exc
 
 from tracker.bootstrap import App, bootstrap
@@ -30,13 +32,26 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except (DomainError, StoreError, SeedError, FileNotFoundError) as error:
-            raise UserError(str(error)) from None
-        except sqlalchemy.exc.OperationalError as error:
-            raise UserError(f"database error: {error.orig}") from None
-        except sqlalchemy.exc.ProgrammingError as error:
-            raise UserError(f"database error (run `tracker db upgrade`?): {error.orig}") from None
+            raise UserError(_one_line(error)) from None
+        except pydantic.ValidationError as error:  # a bad TRACKER_* setting
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise UserError(f"invalid setting (TRACKER_* environment or .env): {problems}") from None
+        except sqlalchemy.exc.ArgumentError as error:  # includes an unknown dialect in the URL
+            raise UserError(f"invalid TRACKER_DATABASE_URL: {_one_line(error)}") from None
+        except alembic.util.exc.CommandError as error:
+            raise UserError(f"migration failed: {_one_line(error)}") from None
+        except sqlalchemy.exc.DBAPIError as error:
+            detail = _one_line(error.orig)
+            if "no such table" in detail or "does not exist" in detail:
+                detail += " (run `tracker db upgrade` first)"
+            raise UserError(f"database error: {detail}") from None
 
     return wrapper
+
+
+def _one_line(error: BaseException | None) -> str:
+    """Driver messages can span lines; the user gets one."""
+    return " ".join(str(error).split())
 
 
 def _app() -> App:
@@ -104,8 +119,11 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
 
     app = _app()
     upgrade(app.settings.database_url)
-    if app.store.head() == 0:
-        result = seed(app.tracker, Path(app.settings.seeds_dir))
+    seeds_dir = Path(app.settings.seeds_dir)
+    if app.store.head() == 0 and not (seeds_dir / "propositions.yaml").is_file():
+        click.echo(f"empty store and no seed files in {seeds_dir}/: serving an empty tracker", err=True)
+    elif app.store.head() == 0:
+        result = seed(app.tracker, seeds_dir)
         click.echo(f"empty store: seeded {result.propositions_added} propositions")
     click.echo(f"serving on http://{host}:{port} (docs at /docs)")
     uvicorn.run(create_app(app.store), host=host, port=port, log_level="info")

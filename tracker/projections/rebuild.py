@@ -67,16 +67,23 @@ def replay(store: EventStore, *, to: int | None = None, progress: Progress | Non
 
 def check(store: EventStore, *, progress: Progress | None = None) -> list[str]:
     """Rebuild into a scratch in-memory database and list every row that differs from the live one."""
+    # Read the head and every live row in one snapshot, so a writer committing meanwhile cannot show up
+    # as a difference (PostgreSQL needs REPEATABLE READ for that; a SQLite read transaction is one already).
+    live_engine = store.engine
+    if live_engine.dialect.name == "postgresql":
+        live_engine = live_engine.execution_options(isolation_level="REPEATABLE READ")
+    with live_engine.connect() as live:
+        to = live.execute(sa.text("SELECT max(position) FROM events")).scalar() or 0
+        live_rows = {table: _rows(live, table, to) for table in readmodel_metadata.sorted_tables}
     scratch = sa.create_engine("sqlite://")
     readmodel_metadata.create_all(scratch)
-    with store.engine.connect() as live:
-        to = live.execute(sa.text("SELECT max(position) FROM events")).scalar() or 0
     with scratch.begin() as connection:
         _replay_into(connection, store, to=to, progress=progress)
     differences: list[str] = []
-    with scratch.connect() as rebuilt, store.engine.connect() as live:
+    with scratch.connect() as rebuilt:
         for table in readmodel_metadata.sorted_tables:
-            differences.extend(_compare(table, _rows(rebuilt, table), _rows(live, table, to)))
+            differences.extend(_compare(table, _rows(rebuilt, table), live_rows[table]))
+    scratch.dispose()
     return differences
 
 
