@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     digest_cron: str = "0 7 * * mon"
     timezone: str = "UTC"
     allow_private_feeds: bool = False
+    audit_key_file: str = "keys/audit-ed25519.pem"
 
 
 @lru_cache

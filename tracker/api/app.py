@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI
 
-from tracker.api import problems, propositions
+from tracker.api import audit, problems, propositions
 from tracker.api.deps import get_store
 from tracker.api.schemas import Health
 from tracker.service.handlers import Tracker
@@ -29,4 +29,5 @@ def create_app(store: EventStore) -> FastAPI:
         return Health(status="ok", position=store.head())
 
     app.include_router(propositions.router)
+    app.include_router(audit.router)
     return app

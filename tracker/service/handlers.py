@@ -148,6 +148,10 @@ class Tracker:
     # ---- reads ----------------------------------------------------------------------------------
 
     def load(self, stream_id: str, *, as_of: datetime | str | None = None) -> Loaded:
+        if as_of is not None and readmodels.aggregate_of(stream_id) is not None:
+            from tracker.audit.asof import load_as_of  # snapshots keep long streams fast to read as of a time
+
+            return Loaded(*load_as_of(self.store, stream_id, as_of))
         return _fold(stream_id, self.store.read_stream(stream_id, as_of=as_of))
 
     def proposition(self, proposition_id: str, *, as_of: datetime | str | None = None) -> Loaded:

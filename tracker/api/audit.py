@@ -1,0 +1,98 @@
+"""Audit endpoints: the raw history, chain and checkpoint verification, the signing public key.
+
+Access control is added in one place: AUDIT_DEPENDENCIES (e.g. a role check) applies to every route here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from tracker.api.deps import get_store
+from tracker.audit import checkpoint as checkpoints
+from tracker.audit.checks import verify_log
+from tracker.audit.export import FIELDS
+from tracker.audit.offline import key_id
+from tracker.config import get_settings
+from tracker.service.handlers import NotFound
+from tracker.store import EventStore
+from tracker.store.schema import events
+
+AUDIT_DEPENDENCIES: list[Any] = []  # authentication/roles plug in here
+
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=AUDIT_DEPENDENCIES)
+
+_COLUMNS = [events.c[name if name != "payload_json" else "payload"] for name in FIELDS]
+
+
+def get_key_file(request: Request) -> Path:
+    """The signing key file: app.state.audit_key_file if the app set one, else the setting."""
+    return Path(getattr(request.app.state, "audit_key_file", None) or get_settings().audit_key_file)
+
+
+def _envelope(row: Any) -> dict[str, Any]:
+    """The event as stored: `payload_json` is the exact hashed text, `payload` the same decoded (not upcast)."""
+    data = dict(zip(FIELDS, row, strict=True))
+    data["payload"] = json.loads(data["payload_json"])
+    return data
+
+
+@router.get("/events")
+def audit_events(
+    store: Annotated[EventStore, Depends(get_store)],
+    after: Annotated[int, Query(ge=0, description="return events with position > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The global log in position order. Positions are given out in commit order with no gaps, so paging
+    with `after` = the last position seen never skips an event, however late it committed."""
+    query = sa.select(*_COLUMNS).where(events.c.position > after).order_by(events.c.position).limit(limit)
+    with store.engine.connect() as connection:
+        rows = connection.execute(query).all()
+        head = connection.execute(sa.select(sa.func.max(events.c.position))).scalar() or 0
+    items = [_envelope(row) for row in rows]
+    return {
+        "events": items,
+        "head": head,
+        "next_after": items[-1]["position"] if items else after,
+    }
+
+
+@router.get("/streams/{stream_id}")
+def audit_stream(stream_id: str, store: Annotated[EventStore, Depends(get_store)]) -> dict[str, Any]:
+    """Every event of one stream in version order, with its full envelope."""
+    query = sa.select(*_COLUMNS).where(events.c.stream_id == stream_id).order_by(events.c.stream_version)
+    with store.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    if not rows:
+        raise NotFound(f"no stream {stream_id}")
+    return {"stream_id": stream_id, "events": [_envelope(row) for row in rows]}
+
+
+@router.get("/verify")
+async def audit_verify(store: Annotated[EventStore, Depends(get_store)]) -> dict[str, Any]:
+    """Recompute the hash chain and check every recorded checkpoint; `broken_at` names the first bad position."""
+    report = await run_in_threadpool(verify_log, store)
+    return report.to_dict()
+
+
+@router.get("/public-key")
+def audit_public_key(key_file: Annotated[Path, Depends(get_key_file)]) -> dict[str, str]:
+    """The Ed25519 key that signs checkpoints (raw hex and PEM), and its key_id."""
+    key = checkpoints.load_or_create_key(key_file)
+    public = checkpoints.public_key_hex(key)
+    return {"algorithm": "Ed25519", "key_id": key_id(public), "public_key": public,
+            "pem": checkpoints.public_key_pem(key)}
+
+
+@router.get("/checkpoints/latest")
+def audit_latest_checkpoint(store: Annotated[EventStore, Depends(get_store)]) -> dict[str, Any]:
+    """The newest signed checkpoint and the position of the event that recorded it."""
+    latest = checkpoints.latest_checkpoint(store)
+    if latest is None:
+        raise NotFound("no checkpoint has been recorded yet (run `tracker audit checkpoint`)")
+    return {"recorded_at_position": latest[0], "checkpoint": latest[1].to_dict()}
