@@ -6,6 +6,7 @@ emits StatusChanged when it moved, so the history says exactly when and why it c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -276,6 +277,9 @@ def _facts(state: Proposition | None, command: Command) -> list[Event]:
                 raise InvalidTransition(f"match {command.match_id} exists already")
             if command.suggested_stance is not None and command.suggested_stance not in STANCES:
                 raise InvalidCommand(f"unknown stance {command.suggested_stance!r}")
+            if not _is_number(command.score) or not math.isfinite(command.score):
+                # NaN/inf cannot be stored as JSON (PostgreSQL jsonb refuses them).
+                raise InvalidCommand("score must be a finite number")
             return [Event("MatchSuggested", {
                 "match_id": command.match_id, "evidence_id": command.evidence_id,
                 "score": command.score, "explanation": command.explanation,
@@ -331,7 +335,8 @@ def _refuse_if_terminal(state: Proposition, verb: str) -> None:
 
 
 def _refuse_if_withdrawn(state: Proposition) -> None:
-    if state.status == "withdrawn":
+    # Read the resolution, the fact itself, rather than the derived status field.
+    if state.resolution is not None and state.resolution.get("outcome") == "withdrawn":
         raise InvalidTransition("the proposition is withdrawn")
 
 
@@ -344,7 +349,20 @@ def _match_in(state: Proposition, match_id: str, wanted: str, verb: str) -> Matc
     return match
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _check_fields(fields: dict[str, Any]) -> None:
+    if "proposition_id" in fields:
+        pid = fields["proposition_id"]
+        if not isinstance(pid, str) or not pid.strip():
+            raise InvalidCommand("proposition_id must not be empty")
+    for name in ("actors", "topics"):
+        # A bare string would be folded into a tuple of characters.
+        value = fields.get(name, ())
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise InvalidCommand(f"{name} must be a list of strings")
     if "kind" in fields and fields["kind"] not in KINDS:
         raise InvalidCommand(f"kind must be one of {', '.join(KINDS)}")
     if "statement" in fields:
@@ -355,8 +373,10 @@ def _check_fields(fields: dict[str, Any]) -> None:
             raise InvalidCommand("statement is longer than 2000 characters")
     confidence = fields.get("stated_confidence")
     if confidence is not None:
+        if not isinstance(confidence, dict):
+            raise InvalidCommand("stated_confidence must be a mapping with a probability")
         probability = confidence.get("probability")
-        if not isinstance(probability, int | float) or not 0.0 <= probability <= 1.0:
+        if not _is_number(probability) or not 0.0 <= probability <= 1.0:
             raise InvalidCommand("stated probability must be a number between 0 and 1")
     resolve_by = fields.get("resolve_by")
     if resolve_by is not None:
