@@ -1,0 +1,247 @@
+"""The public matching API: which tracked propositions does a news item bear on? Pure: no I/O, no clock.
+
+    matcher = Matcher(propositions, suggest_threshold=0.35, auto_threshold=None)
+    for suggestion in matcher.match(item): ...
+
+Per item: analyse the text once, find its entities (aliases, other scripts, typos), look up candidate
+propositions in the BM25 index, then rescore only the best few candidates with the full scorer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+from tracker.matching.index import BM25Index
+from tracker.matching.profile import BASE_SYNONYMS, EntityTable, MatchProfile, PropositionInput, compile_profile
+from tracker.matching.scorer import ItemFeatures, Weights, score_pair
+from tracker.matching.text import analyse, ngrams, phrase_key
+
+STANCES = ("supports", "contradicts", "context")
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    evidence_id: str
+    title: str
+    summary: str = ""
+    published: datetime | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    proposition_id: str
+    score: float
+    explanation: dict[str, Any]
+    suggested_stance: str
+    automatic: bool = False
+
+
+class SemanticScorer(Protocol):
+    """Cosine similarity between an item and a proposition, in [0, 1] (see tracker.matching.semantic)."""
+
+    def prepare(self, profiles: Sequence[MatchProfile]) -> None: ...
+
+    def similarities(self, text: str, proposition_ids: Sequence[str]) -> dict[str, float]: ...
+
+
+@dataclass
+class MatcherStats:
+    items: int = 0
+    rescored: int = 0  # (item, proposition) pairs that reached the full scorer
+    last_rescored: list[str] = field(default_factory=list)
+
+
+def _utc_naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _cutoff(value: date | datetime | None) -> datetime | None:
+    """The earliest instant evidence may bear: after a datetime; from the day after a bare date."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _utc_naive(value)
+    return datetime(value.year, value.month, value.day) + timedelta(days=1)
+
+
+class Matcher:
+    def __init__(
+        self,
+        propositions: Iterable[PropositionInput],
+        *,
+        suggest_threshold: float = 0.35,
+        auto_threshold: float | None = None,
+        not_before: date | datetime | Mapping[str, date | datetime] | None = None,
+        max_suggestions: int = 3,
+        relative_floor: float = 0.0,
+        candidates: int = 8,
+        weights: Weights | None = None,
+        semantic: SemanticScorer | None = None,
+        semantic_weight: float = 0.3,
+    ) -> None:
+        if not 0.0 <= suggest_threshold <= 1.0:
+            raise ValueError(f"suggest_threshold must lie in [0, 1], got {suggest_threshold}")
+        if auto_threshold is not None and not suggest_threshold <= auto_threshold <= 1.0:
+            raise ValueError(f"auto_threshold ({auto_threshold}) must lie between suggest_threshold "
+                             f"({suggest_threshold}) and 1")
+        self.suggest_threshold = suggest_threshold
+        self.auto_threshold = auto_threshold
+        self.max_suggestions = max_suggestions
+        self.relative_floor = relative_floor
+        self.candidate_limit = candidates
+        self.weights = weights or Weights()
+        self.semantic = semantic
+        self.semantic_weight = semantic_weight
+        self._default_not_before = not_before
+        self.stats = MatcherStats()
+        self.entities = EntityTable()
+        self.index = BM25Index()
+        self.profiles: dict[str, MatchProfile] = {}
+        self._cutoffs: dict[str, datetime | None] = {}
+        self._specificity: dict[str, float] = {}
+        self._synonyms = {phrase_key(k): phrase_key(v) for k, v in BASE_SYNONYMS.items()}
+        self._max_n = 4
+        self._load(list(propositions))
+
+    # ---- building -------------------------------------------------------------------------------
+
+    def _not_before_for(self, proposition: PropositionInput) -> date | datetime | None:
+        if proposition.not_before is not None:
+            return proposition.not_before
+        default = self._default_not_before
+        if isinstance(default, Mapping):
+            return default.get(proposition.proposition_id)
+        return default
+
+    def _load(self, propositions: list[PropositionInput]) -> None:
+        compiled = []
+        for proposition in propositions:
+            profile = compile_profile(proposition, self.entities)
+            self.profiles[profile.proposition_id] = profile
+            self._cutoffs[profile.proposition_id] = _cutoff(self._not_before_for(proposition))
+            compiled.append(profile)
+        self.index.set_many((p.proposition_id, p.document) for p in compiled)
+        self._refresh_specificity()
+        if self.semantic is not None and compiled:
+            self.semantic.prepare(compiled)
+
+    def _refresh_specificity(self) -> None:
+        """A term used by many profiles says less about any one of them: weight it by a normalised IDF."""
+        n = len(self.profiles)
+        df: dict[str, int] = {}
+        for profile in self.profiles.values():
+            for key in {t.key for t in profile.terms}:
+                df[key] = df.get(key, 0) + 1
+        top = math.log(1 + n) if n > 1 else 1.0
+        self._specificity = {k: (math.log(1 + n / c) / top if n > 1 else 1.0) for k, c in df.items()}
+        # Longer terms that contain a shorter one: when the longer is present, the shorter is only part of it.
+        owners: dict[str, set[str]] = {}
+        for profile in self.profiles.values():
+            for term in profile.terms:
+                owners.setdefault(term.key, set()).add(profile.proposition_id)
+        shadows: dict[str, list[str]] = {}
+        for short in owners:
+            padded = f" {short} "
+            for long in owners:
+                if long != short and padded in f" {long} " and not owners[long] <= owners[short]:
+                    shadows.setdefault(short, []).append(long)
+        self._shadows = {k: tuple(v) for k, v in shadows.items()}
+
+    def add(self, proposition: PropositionInput) -> None:
+        """Add or replace one proposition (a new or amended one; backfill then re-runs `match`)."""
+        self.replace(proposition)
+
+    def replace(self, proposition: PropositionInput) -> None:
+        self._load([proposition])
+
+    def remove(self, proposition_id: str) -> None:
+        self.profiles.pop(proposition_id, None)
+        self._cutoffs.pop(proposition_id, None)
+        self.index.remove(proposition_id)
+        self._refresh_specificity()
+
+    # ---- matching -------------------------------------------------------------------------------
+
+    def features(self, item: ItemInput) -> ItemFeatures:
+        analysed = analyse(f"{item.title}. {item.summary}")
+        features = ngrams(analysed.stems, self._max_n) | analysed.compounds
+        for target in [self._synonyms[f] for f in features if f in self._synonyms]:
+            features.add(target)
+            features.update(target.split())
+        entities: dict[str, tuple[str, bool]] = {}
+        aliases = self.entities.aliases
+        for feature in features:
+            ids = aliases.get(feature)
+            if ids:
+                for ident in ids:
+                    entities.setdefault(ident, (feature, False))
+        for word, stemmed, capital in zip(analysed.raw, analysed.stems, analysed.capitalised, strict=True):
+            # Typo tolerance only for capitalised words nobody indexed: names, not ordinary vocabulary.
+            if capital and stemmed not in self.index and stemmed not in aliases:
+                for ident in self.entities.fuzzy(word):
+                    entities.setdefault(ident, (word, True))
+        # BM25 sees single words and entity ids; n-grams only serve phrase terms.
+        tokens = (*(f for f in features if " " not in f), *entities)
+        features.update(entities)
+        published = _utc_naive(item.published) if item.published else None
+        return ItemFeatures(frozenset(features), tuple(tokens), entities, published)
+
+    def _eligible(self, proposition_id: str, published: datetime | None) -> bool:
+        cutoff = self._cutoffs.get(proposition_id)
+        return cutoff is None or (published is not None and published >= cutoff)
+
+    def _scored(self, item: ItemInput) -> list[tuple[str, float, str, dict[str, Any]]]:
+        analysed = self.features(item)
+        candidates = [
+            (key, bm) for key, bm in self.index.candidates(analysed.tokens, self.candidate_limit * 3)
+            if self._eligible(key, analysed.published)
+        ][: self.candidate_limit]
+        self.stats.items += 1
+        self.stats.rescored += len(candidates)
+        self.stats.last_rescored = [key for key, _ in candidates]
+        if not candidates:
+            return []
+        similarities: dict[str, float] = {}
+        if self.semantic is not None:
+            similarities = self.semantic.similarities(f"{item.title}. {item.summary}", [k for k, _ in candidates])
+        results = []
+        for key, _ in candidates:
+            bm25 = self.index.score(key, analysed.tokens)
+            score, stance, explanation = score_pair(
+                self.profiles[key], analysed, bm25, self._specificity, self.weights, self._shadows
+            )
+            if key in similarities and score > 0:
+                cosine = similarities[key]
+                lexical = score
+                score = round((1 - self.semantic_weight) * lexical + self.semantic_weight * cosine, 4)
+                explanation["semantic"] = {
+                    "cosine": round(cosine, 3), "lexical": lexical, "weight": self.semantic_weight,
+                }
+                detail = explanation["summary"].split(": ", 1)[-1]
+                explanation["summary"] = f"score {score:.2f} (lexical {lexical:.2f}, semantic {cosine:.2f}): {detail}"
+                explanation["score"] = score
+            if score > 0:
+                results.append((key, score, stance, explanation))
+        results.sort(key=lambda r: (-r[1], r[0]))
+        return results
+
+    def rank(self, item: ItemInput, k: int = 3) -> list[tuple[str, float, dict[str, Any]]]:
+        """The k best propositions for the item whatever the thresholds (for evaluation)."""
+        return [(key, score, explanation) for key, score, _, explanation in self._scored(item)[:k]]
+
+    def match(self, item: ItemInput) -> list[Suggestion]:
+        """Suggestions above the suggest threshold, best first (at most `max_suggestions`)."""
+        scored = [r for r in self._scored(item) if r[1] >= self.suggest_threshold]
+        if scored and self.relative_floor:
+            floor = scored[0][1] * self.relative_floor
+            scored = [r for r in scored if r[1] >= floor]
+        suggestions = []
+        for key, score, stance, explanation in scored[: self.max_suggestions]:
+            automatic = self.auto_threshold is not None and score >= self.auto_threshold
+            suggestions.append(Suggestion(key, score, explanation, stance, automatic))
+        return suggestions

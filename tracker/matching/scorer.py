@@ -1,0 +1,170 @@
+"""The final score of one (item, proposition) pair in [0, 1], with an explanation an editor can read.
+
+score = recency × gate × (w_terms·T + w_entities·E + w_bm25·B + w_cues·S), each component in [0, 1]:
+  T  profile terms found in the item, weighted by how specific each term is across all profiles;
+  E  the proposition's entities named in the item (two or more entities give full credit);
+  B  BM25 of the item against the proposition's indexed document, squashed by B = x / (x + bm25_half);
+  S  stance cues found (either direction); they also choose the suggested stance.
+The gate halves a pair that hits no term and no cue (sharing names only is not evidence), and multiplies by
+`no_entity_factor` a pair that names none of the proposition's entities. An exclusion phrase vetoes (score 0).
+Recency: 1 within `recency_days` of the source, falling linearly to `recency_floor` over the next period.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tracker.matching.profile import MatchProfile, Term
+
+PARTIAL_PHRASE = 0.6  # all words of a phrase present but not adjacent
+PARTIAL_CUE = 0.4  # a stance cue of 3+ words with at most one missing
+SHADOWED = 0.35  # a term found only inside a longer term of another profile ("truce" in "energy truce")
+
+
+@dataclass(frozen=True)
+class Weights:
+    terms: float = 0.45
+    entities: float = 0.15
+    bm25: float = 0.25
+    cues: float = 0.15
+    term_scale: float = 0.8
+    bm25_half: float = 8.0
+    no_term_factor: float = 0.5
+    no_entity_factor: float = 0.6
+    recency_days: int = 540
+    recency_floor: float = 0.8
+
+
+@dataclass(frozen=True)
+class ItemFeatures:
+    """An item analysed once, shared by all candidate scorings."""
+
+    features: frozenset[str]  # stems, n-grams and compounds
+    tokens: tuple[str, ...]  # stems plus entity ids (what BM25 sees)
+    entities: Mapping[str, tuple[str, bool]]  # entity id -> (word that named it, found by typo tolerance)
+    published: datetime | None
+
+
+def _hit(term: Term, features: frozenset[str]) -> float:
+    if term.key in features:
+        return 1.0
+    if term.is_phrase and term.tokens <= features:
+        return PARTIAL_PHRASE
+    return 0.0
+
+
+def _cue_hits(cues: list[Term], features: frozenset[str]) -> list[tuple[str, float]]:
+    hits = []
+    for cue in cues:
+        credit = _hit(cue, features)
+        if not credit:
+            # Entities named in a cue must all be there; of its other words, at most a third may be missing.
+            words = {t for t in cue.tokens if not t.startswith("@")}
+            named = cue.tokens - words
+            if len(words) >= 2 and named <= features and len(words - features) <= len(words) // 3:
+                credit = PARTIAL_CUE
+        if credit:
+            hits.append((cue.text, credit))
+    return hits
+
+
+def recency_factor(published: datetime | None, not_before: datetime | None, weights: Weights) -> float:
+    if published is None or not_before is None:
+        return 1.0
+    days = (published.replace(tzinfo=None) - not_before.replace(tzinfo=None)).days
+    if days <= weights.recency_days:
+        return 1.0
+    over = min(1.0, (days - weights.recency_days) / weights.recency_days)
+    return 1.0 - over * (1.0 - weights.recency_floor)
+
+
+def score_pair(
+    profile: MatchProfile,
+    item: ItemFeatures,
+    bm25: float,
+    specificity: Mapping[str, float],
+    weights: Weights,
+    shadows: Mapping[str, tuple[str, ...]] | None = None,
+) -> tuple[float, str, dict[str, Any]]:
+    """(score, suggested stance, explanation) for one candidate."""
+    features = item.features
+    vetoes = [term.text for term in profile.exclusions if term.key in features]
+    if vetoes:
+        explanation = {"vetoes": vetoes, "score": 0.0, "summary": f"vetoed by exclusion: {', '.join(vetoes)}"}
+        return 0.0, "context", explanation
+
+    matched_terms = []
+    t_raw = 0.0
+    for term in profile.terms:
+        credit = _hit(term, features)
+        if credit and shadows and any(longer in features for longer in shadows.get(term.key, ())):
+            credit *= SHADOWED
+        if credit:
+            weight = round(term.weight * specificity.get(term.key, 1.0) * credit, 3)
+            t_raw += weight
+            kind = "phrase" if credit == 1 else "words" if credit == PARTIAL_PHRASE else "inside a longer term"
+            matched_terms.append({"term": term.text, "weight": weight, "match": kind})
+    matched_terms.sort(key=lambda t: -t["weight"])
+
+    matched_entities = []
+    e_raw = 0.0
+    for ident, weight in profile.entities.items():
+        found = item.entities.get(ident)
+        if found:
+            e_raw += weight
+            word, fuzzy = found
+            matched_entities.append(
+                {"entity": profile.entity_names.get(ident, ident), "as": word, "weight": weight, "typo": fuzzy}
+            )
+    entity_total = sum(profile.entities.values())
+
+    supports = _cue_hits(profile.supports, features)
+    contradicts = _cue_hits(profile.contradicts, features)
+    s_raw = sum(c for _, c in supports) + sum(c for _, c in contradicts)
+
+    t = 1.0 - math.exp(-t_raw / weights.term_scale)
+    e = min(1.0, e_raw / max(1.0, min(2.0, entity_total))) if entity_total else 0.0
+    b = bm25 / (bm25 + weights.bm25_half)
+    s = 1.0 - math.exp(-s_raw)
+    lexical = weights.terms * t + weights.entities * e + weights.bm25 * b + weights.cues * s
+    if t_raw == 0 and s_raw == 0:
+        lexical *= weights.no_term_factor
+    if e_raw == 0:
+        lexical *= weights.no_entity_factor
+    recency = recency_factor(item.published, profile.not_before, weights)
+    score = round(min(1.0, max(0.0, lexical * recency)), 4)
+
+    support_credit = sum(c for _, c in supports)
+    contradict_credit = sum(c for _, c in contradicts)
+    stance = "context"
+    if support_credit > contradict_credit:
+        stance = "supports"
+    elif contradict_credit > support_credit:
+        stance = "contradicts"
+
+    names = ", ".join(f"{m['entity']}" + (f" ('{m['as']}')" if m["typo"] else "") for m in matched_entities)
+    words = ", ".join(f"{m['term']} ({m['weight']})" for m in matched_terms[:4])
+    summary = f"score {score:.2f}: " + "; ".join(
+        part for part in (
+            f"entities {names}" if names else "",
+            f"terms {words}" if words else "no profile terms",
+            f"{stance} cues: {', '.join(c for c, _ in (supports if stance == 'supports' else contradicts))}"
+            if stance != "context" else "",
+        ) if part
+    )
+    explanation: dict[str, Any] = {
+        "score": score,
+        "entities": matched_entities,
+        "terms": matched_terms,
+        "stance_cues": {"supports": [c for c, _ in supports], "contradicts": [c for c, _ in contradicts]},
+        "components": {"terms": round(t, 3), "entities": round(e, 3), "bm25": round(b, 3), "cues": round(s, 3)},
+        "bm25": round(bm25, 3),
+        "recency": round(recency, 3),
+        "vetoes": [],
+        "summary": summary,
+    }
+    return score, stance, explanation
