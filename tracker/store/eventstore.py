@@ -67,7 +67,18 @@ def dbapi_cursor(connection: sa.Connection) -> Any:
 
 
 _new = object.__new__
-_loads = json.loads
+_scan = json.JSONDecoder().scan_once
+
+
+def loads_payload(text: str) -> Any:
+    """json.loads for the canonical payload text, minus its whitespace skipping and wrapper calls."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        return json.loads(text)  # not one plain JSON value: let json.loads raise its usual error
+    return value
 
 
 def make_recorded(
@@ -87,7 +98,7 @@ def make_recorded(
 
 
 def _decode(row: Sequence[Any]) -> RecordedEvent:
-    payload = _loads(row[11])
+    payload = loads_payload(row[11])
     version = row[5]
     if (row[4], version) in UPCASTERS:
         version, payload = upcast(row[4], version, payload)
@@ -279,11 +290,18 @@ class EventStore:
                 connection.rollback()  # end the read snapshot between pages
 
     def tuple_pages(
-        self, after: int = 0, *, to: int | None = None, page_size: int = 2000
+        self, after: int = 0, *, to: int | None = None, page_size: int = 2000, columns: Sequence[str] = ()
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """Like raw_pages, as plain DBAPI tuples in column order: the fast path for replay and verify."""
+        """Like raw_pages, as plain DBAPI tuples: the fast path for replay and verify.
+
+        Tuples hold every column in envelope order, or only `columns` (position must come first).
+        """
         with self.engine.connect() as connection:
             sql = sql_for(connection)
+            if columns:
+                assert columns[0] == "position", columns
+                listed = ", ".join(events.c[name].name for name in columns)  # KeyError for a wrong name
+                sql = {name: text.replace(_COLUMN_LIST, listed) for name, text in sql.items()}
             driver = connection.connection.driver_connection
             assert driver is not None
             while True:
