@@ -125,8 +125,59 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     elif app.store.head() == 0:
         result = seed(app.tracker, seeds_dir)
         click.echo(f"empty store: seeded {result.propositions_added} propositions")
+    from tracker.api.users import first_admin_token
+
+    token = first_admin_token(app.store.engine)
+    if token is not None:
+        click.echo(f"no users yet: created user 'admin'; its token (shown only this once): {token}")
     click.echo(f"serving on http://{host}:{port} (docs at /docs)")
-    uvicorn.run(create_app(app.store), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(app.store, app.settings), host=host, port=port, log_level="info")
+
+
+# ---- users (issue 4) -------------------------------------------------------------------------------
+
+@main.group()
+def users() -> None:
+    """API users and their bearer tokens (only a hash of each token is stored)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["reader", "editor", "auditor", "admin"]))
+@friendly
+def users_add(name: str, role: str) -> None:
+    """Create user NAME with ROLE and print its new token once."""
+    from tracker.api.users import add_user
+    from tracker.domain.user import InvalidUser
+
+    try:
+        token = add_user(_app().store.engine, name, role)
+    except InvalidUser as error:
+        raise UserError(str(error)) from None
+    click.echo(token)
+    click.echo(f"user {name} ({role}) created; the token above is shown only once", err=True)
+
+
+@users.command("revoke")
+@click.argument("name")
+@friendly
+def users_revoke(name: str) -> None:
+    """Revoke NAME's token (a later `users add NAME` issues a new one)."""
+    from tracker.api.users import revoke_user
+
+    if not revoke_user(_app().store.engine, name):
+        raise UserError(f"no active user {name}")
+    click.echo(f"user {name} revoked")
+
+
+@users.command("list")
+@friendly
+def users_list() -> None:
+    """Users, roles and when they were created or revoked."""
+    from tracker.api.users import list_users
+
+    for name, role, created, revoked in list_users(_app().store.engine):
+        click.echo(f"{name:20} {role:8} created {created}" + (f" revoked {revoked}" if revoked else ""))
 
 
 # ---- audit ----------------------------------------------------------------------------------------

@@ -2,26 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
 
-from tracker.api import audit, problems, propositions
+from tracker.api import admin, audit, catalog, commands, matches, problems, propositions
+from tracker.api.auth import require
+from tracker.api.commanding import request_id
 from tracker.api.deps import get_store
 from tracker.api.schemas import Health
+from tracker.config import Settings, get_settings
 from tracker.service.handlers import Tracker
 from tracker.store import EventStore
 
+# Routers that may not exist yet, with the role each requires (a digest/subscriber router from the digest work
+# gets the editor role here, whatever it declares itself).
+OPTIONAL_ROUTERS = (
+    ("tracker.api.sources", "editor"), ("tracker.api.scorecard", "reader"),
+    ("tracker.api.digests", "editor"), ("tracker.api.digest", "editor"), ("tracker.api.subscribers", "editor"),
+)
 
-def create_app(store: EventStore) -> FastAPI:
+
+def create_app(store: EventStore, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Policy Tracker",
         version="0.1.0",
-        description="Claims and predictions from published articles, tracked against later evidence.",
+        description="Claims and predictions from published articles, tracked against later evidence. "
+                    "Every endpoint but /health takes `Authorization: Bearer <token>`.",
     )
     app.state.store = store
     app.state.tracker = Tracker(store)
+    app.state.settings = settings or get_settings()
     problems.install(app)
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Every request gets a correlation id (the caller's X-Request-ID, or a new one), echoed back."""
+        rid = request_id(request)
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        return response
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health(store: Annotated[EventStore, Depends(get_store)]) -> Health:
@@ -29,5 +50,23 @@ def create_app(store: EventStore) -> FastAPI:
         return Health(status="ok", position=store.head())
 
     app.include_router(propositions.router)
+    app.include_router(commands.router)
+    app.include_router(matches.router)
+    app.include_router(catalog.router)
     app.include_router(audit.router)
+    app.include_router(admin.router)
+    for module, role in OPTIONAL_ROUTERS:
+        _include(app, module, role)
     return app
+
+
+def _include(app: FastAPI, module: str, role: str) -> None:
+    import importlib
+
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name != module:
+            raise
+        return
+    app.include_router(found.router, dependencies=[Depends(require(role))])

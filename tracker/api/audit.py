@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from tracker.api.auth import require
 from tracker.api.deps import get_store
 from tracker.audit import checkpoint as checkpoints
 from tracker.audit.checks import verify_log
@@ -23,7 +24,7 @@ from tracker.service.handlers import NotFound
 from tracker.store import EventStore
 from tracker.store.schema import events
 
-AUDIT_DEPENDENCIES: list[Any] = []  # authentication/roles plug in here
+AUDIT_DEPENDENCIES: list[Any] = [Depends(require("auditor"))]  # authentication/roles plug in here
 
 router = APIRouter(prefix="/audit", tags=["audit"], dependencies=AUDIT_DEPENDENCIES)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from tracker.config import Settings
 from tracker.service.handlers import Tracker
 from tracker.store import EventStore
 
@@ -14,3 +15,7 @@ def get_store(request: Request) -> EventStore:
 
 def get_tracker(request: Request) -> Tracker:
     return request.app.state.tracker
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings

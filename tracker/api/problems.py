@@ -1,45 +1,92 @@
-"""RFC 9457 problem details: every error leaves the API as application/problem+json."""
+"""RFC 9457 problem details: every error leaves the API as application/problem+json with a stable `type`."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tracker.domain.errors import DomainError
+from tracker.api.auth import Forbidden, Unauthorized
+from tracker.domain.errors import DomainError, InvalidCommand, UnknownMatch
 from tracker.service.handlers import NotFound
 from tracker.store import ConcurrencyError
 
 PROBLEM = "application/problem+json"
 BASE = "https://policy-tracker.example/problems/"
+log = logging.getLogger("tracker.api")
 
 
-def problem(status: int, kind: str, title: str, detail: str | None = None, **extra: object) -> JSONResponse:
+class PreconditionFailed(Exception):
+    """If-Match named a version the resource has moved on from."""
+
+
+class Invalid(Exception):
+    """A request that is well-formed JSON but cannot be honoured as sent (422), with a stable kind."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+def problem(
+    status: int, kind: str, title: str, detail: str | None = None, headers: dict[str, str] | None = None,
+    **extra: object,
+) -> JSONResponse:
     body = {"type": BASE + kind, "title": title, "status": status, **extra}
     if detail:
         body["detail"] = detail
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(_: Request, error: Unauthorized) -> JSONResponse:
+        return problem(401, "unauthorized", "Authentication required", str(error),
+                       headers={"WWW-Authenticate": 'Bearer realm="policy-tracker"'})
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_: Request, error: Forbidden) -> JSONResponse:
+        return problem(403, "forbidden", "Your role does not allow this", str(error))
+
     @app.exception_handler(NotFound)
     async def not_found(_: Request, error: NotFound) -> JSONResponse:
         return problem(404, "not-found", "Not found", str(error))
 
     @app.exception_handler(DomainError)
     async def refused(_: Request, error: DomainError) -> JSONResponse:
+        # Data wrong on its own is a 422; a command that does not fit the current state is a 409.
+        if isinstance(error, InvalidCommand):
+            return problem(422, error.code, "The command is not valid", str(error))
+        if isinstance(error, UnknownMatch):
+            return problem(404, error.code, "Not found", str(error))
         return problem(409, error.code, "Command refused", str(error))
 
     @app.exception_handler(ConcurrencyError)
     async def conflict(_: Request, error: ConcurrencyError) -> JSONResponse:
         return problem(409, "stale-version", "The resource changed meanwhile", str(error))
 
+    @app.exception_handler(PreconditionFailed)
+    async def precondition(_: Request, error: PreconditionFailed) -> JSONResponse:
+        return problem(412, "precondition-failed", "If-Match does not match the current version", str(error))
+
+    @app.exception_handler(Invalid)
+    async def invalid_request(_: Request, error: Invalid) -> JSONResponse:
+        return problem(422, error.kind, "The request cannot be honoured", str(error))
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()]
+        errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in error.errors()]
         return problem(422, "invalid-request", "The request is not valid", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem(error.status_code, f"http-{error.status_code}", str(error.detail))
+        return problem(error.status_code, f"http-{error.status_code}", str(error.detail),
+                       headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal-error", "Internal error", "the error was logged; nothing was written")

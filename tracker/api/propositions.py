@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
+from tracker.api import paging
+from tracker.api.auth import require
 from tracker.api.deps import get_store, get_tracker
 from tracker.api.schemas import HistoryEntry, PropositionDetail, PropositionPage, PropositionSummary
 from tracker.domain.proposition import Proposition
-from tracker.projections.tables import propositions
+from tracker.projections.tables import evidence, matches, propositions
 from tracker.service.handlers import NotFound, Tracker, proposition_stream
 from tracker.store import EventStore
 from tracker.store.envelope import iso
 
-router = APIRouter(tags=["propositions"])
+router = APIRouter(tags=["propositions"], dependencies=[Depends(require("reader"))])
 
 
 def _today() -> str:
@@ -27,14 +28,11 @@ def _today() -> str:
 
 
 def _encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode()
+    return paging.encode(last_id)
 
 
 def _decode_cursor(cursor: str) -> str:
-    try:
-        return str(json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"])
-    except (ValueError, KeyError, TypeError):
-        raise HTTPException(422, "cursor is not valid") from None
+    return str(paging.decode(cursor, str)[0])
 
 
 def _summary(row: Any) -> PropositionSummary:
@@ -55,13 +53,13 @@ def _is_overdue(resolve_by: str | None, outcome: str | None, today: str | None =
 @router.get("/propositions", response_model=PropositionPage)
 def list_propositions(
     store: Annotated[EventStore, Depends(get_store)],
-    status: str | None = None,
-    kind: str | None = None,
-    actor: str | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    status: paging.Filter = None,
+    kind: paging.Filter = None,
+    actor: paging.Filter = None,
+    q: paging.SearchText = None,
     overdue: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    limit: paging.Limit = 50,
+    cursor: paging.Cursor = None,
 ) -> PropositionPage:
     """Propositions in id order, filtered; follow `next_cursor` for more."""
     query = sa.select(propositions).order_by(propositions.c.proposition_id).limit(limit + 1)
@@ -72,7 +70,15 @@ def list_propositions(
     if actor:
         query = query.where(propositions.c.actors.contains(json.dumps(actor), autoescape=True))
     if q:
-        query = query.where(propositions.c.statement.icontains(q, autoescape=True))
+        # `q` finds a proposition by its statement or by the title of evidence matched to it (not rejected).
+        by_evidence = (
+            sa.select(matches.c.proposition_id)
+            .join(evidence, evidence.c.evidence_id == matches.c.evidence_id)
+            .where(evidence.c.title.icontains(q, autoescape=True), matches.c.state != "rejected")
+        )
+        query = query.where(sa.or_(
+            propositions.c.statement.icontains(q, autoescape=True), propositions.c.proposition_id.in_(by_evidence),
+        ))
     if overdue is not None:
         late = sa.and_(
             propositions.c.resolve_by.is_not(None), propositions.c.outcome.is_(None),
@@ -91,7 +97,7 @@ def list_propositions(
     )
 
 
-def _detail_from_state(state: Proposition, version: int, as_of: str | None) -> PropositionDetail:
+def detail_from_state(state: Proposition, version: int, as_of: str | None) -> PropositionDetail:
     counts = state.counts()
     data = asdict(state)
     resolution = state.resolution
@@ -110,7 +116,7 @@ def _detail_from_state(state: Proposition, version: int, as_of: str | None) -> P
 
 @router.get("/propositions/{proposition_id}", response_model=PropositionDetail)
 def get_proposition(
-    proposition_id: str,
+    proposition_id: paging.PathId,
     response: Response,
     tracker: Annotated[Tracker, Depends(get_tracker)],
     as_of: Annotated[datetime | None, Query(description="state as recorded at this time (ISO 8601)")] = None,
@@ -121,12 +127,12 @@ def get_proposition(
         stamp = iso(as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC))
     loaded = tracker.proposition(proposition_id, as_of=stamp)
     response.headers["ETag"] = f'"{loaded.version}"'
-    return _detail_from_state(loaded.state, loaded.version, stamp)
+    return detail_from_state(loaded.state, loaded.version, stamp)
 
 
 @router.get("/propositions/{proposition_id}/history", response_model=list[HistoryEntry])
 def proposition_history(
-    proposition_id: str, store: Annotated[EventStore, Depends(get_store)]
+    proposition_id: paging.PathId, store: Annotated[EventStore, Depends(get_store)]
 ) -> list[HistoryEntry]:
     """Every event of the proposition in order: who did what, and when."""
     events = store.read_stream(proposition_stream(proposition_id))

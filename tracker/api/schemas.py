@@ -51,3 +51,115 @@ class HistoryEntry(BaseModel):
     occurred_at: str
     recorded_at: str
     payload: dict[str, Any]
+
+
+# ---- commands and review ---------------------------------------------------------------------------
+
+class RecordedRef(BaseModel):
+    position: int
+    stream_id: str = Field(examples=["proposition-ceasefire-not-respected"])
+    stream_version: int
+    event_type: str = Field(examples=["MatchConfirmed"])
+
+
+class CommandResult(BaseModel):
+    """The proposition after the command (its `version` is the new ETag) and the events appended."""
+
+    proposition: PropositionDetail
+    events: list[RecordedRef]
+    match_id: str | None = None
+    evidence_id: str | None = None
+
+
+class MatchEvidence(BaseModel):
+    id: str
+    title: str | None = None
+    link: str | None = None
+    feed: str | None = None
+    published_at: str | None = Field(None, examples=["2025-03-25T08:00:00Z"])
+
+
+class MatchProposition(BaseModel):
+    id: str
+    statement: str | None = None
+    status: str | None = None
+    version: int | None = None
+
+
+class MatchItem(BaseModel):
+    id: str = Field(examples=["3f9a0c1d2e4b5a6c7d8e"])
+    state: str = Field(examples=["suggested"])
+    score: float = Field(examples=[0.62])
+    suggested_stance: str | None = None
+    stance: str | None = None
+    automatic: bool = Field(False, description="confirmed by system:matcher, not yet reviewed by an editor")
+    explanation: dict[str, Any] = Field(default_factory=dict)
+    evidence: MatchEvidence
+    proposition: MatchProposition
+
+
+class MatchPage(BaseModel):
+    items: list[MatchItem]
+    next_cursor: str | None = None
+
+
+class EvidenceSummary(BaseModel):
+    id: str
+    title: str
+    link: str | None = None
+    summary: str
+    published_at: str
+    feed: str
+    language: str | None = None
+    sightings: int
+
+
+class EvidencePage(BaseModel):
+    items: list[EvidenceSummary]
+    next_cursor: str | None = None
+
+
+class FeedSummary(BaseModel):
+    id: str = Field(examples=["kyiv-independent"])
+    name: str
+    url: str | None = None
+    interval_minutes: int
+    tags: list[str]
+    enabled: bool
+    disabled_reason: str | None = None
+    version: int
+
+
+class FeedPage(BaseModel):
+    items: list[FeedSummary]
+    next_cursor: str | None = None
+
+
+class FeedCreated(BaseModel):
+    feed: FeedSummary
+    events: list[RecordedRef]
+
+
+class FetchResult(BaseModel):
+    feed_id: str
+    result: str = Field(examples=["fetched"])
+    status: int | None = None
+    items_new: int = 0
+    items_duplicate: int = 0
+    sightings: int = 0
+    matches: int = 0
+    auto_confirmed: int = 0
+    error: str | None = None
+
+
+class UserCreated(BaseModel):
+    name: str
+    role: str
+    token: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+class UserSummary(BaseModel):
+    name: str
+    role: str
+    created_at: str
+    revoked_at: str | None = None

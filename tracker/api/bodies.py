@@ -1,0 +1,139 @@
+"""Request bodies of the command endpoints, with the limits the API enforces and examples for /docs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def _clean(value: str) -> str:
+    # NUL cannot be stored in PostgreSQL text, and lone surrogates cannot be encoded: refuse both as 422.
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode") from None
+    return value
+
+
+def text(max_length: int, min_length: int = 0) -> Any:
+    return Annotated[str, StringConstraints(max_length=max_length, min_length=min_length), AfterValidator(_clean)]
+
+
+def _has_letters(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Note = text(2000)
+Label = text(200)
+Statement = Annotated[text(2000, 1), AfterValidator(_has_letters)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")]
+Kind = Literal["claim", "prediction", "prescription"]
+Stance = Literal["supports", "contradicts", "context"]
+Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/$.?#][^\s]*$"), AfterValidator(_clean)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StatedConfidence(Body):
+    phrase: Label | None = Field(None, examples=["effectively nil"])
+    probability: float = Field(ge=0.0, le=1.0, examples=[0.98],
+                               description="probability of the proposition as we state it")
+    negated: bool = Field(False, description="the article's hedge rated the opposite statement")
+    scale: Label | None = None
+
+
+class MatchProfile(Body):
+    terms: list[Label] = Field(default_factory=list, max_length=200, examples=[["energy infrastructure"]])
+    entities: dict[Label, list[Label]] = Field(default_factory=dict, examples=[{"Russia": ["Kremlin", "Moscow"]}])
+    exclusions: list[Label] = Field(default_factory=list, max_length=200)
+    stance_cues: dict[Label, list[Label]] | None = None
+
+
+class Locator(Body):
+    paragraph: int = Field(ge=1, le=100_000)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class RegisterBody(Body):
+    id: Identifier | None = Field(None, description="lower-case slug; made from the statement when absent",
+                                  examples=["ceasefire-not-respected"])
+    kind: Kind = Field(examples=["prediction"])
+    statement: Statement = Field(examples=["Russia will not fully respect a ceasefire in Ukraine during 2025."])
+    source_id: Label | None = Field(None, examples=["fp-2025-03-19-bristow"])
+    actors: list[Label] = Field(default_factory=list, max_length=50, examples=[["Russia", "Ukraine"]])
+    topics: list[Label] = Field(default_factory=list, max_length=50, examples=[["ceasefire"]])
+    locator: Locator | None = None
+    stated_confidence: StatedConfidence | None = None
+    condition: Note | None = Field(None, examples=["if a ceasefire is agreed"])
+    resolve_by: date | None = Field(None, examples=["2025-12-31"])
+    resolution_criteria: Note | None = None
+    match_profile: MatchProfile | None = None
+
+
+class AmendBody(Body):
+    """Only the fields present are changed."""
+
+    statement: Statement | None = None
+    kind: Kind | None = None
+    actors: list[Label] | None = Field(None, max_length=50)
+    topics: list[Label] | None = Field(None, max_length=50)
+    condition: Note | None = None
+    resolve_by: date | None = None
+    resolution_criteria: Note | None = None
+    match_profile: MatchProfile | None = None
+    stated_confidence: StatedConfidence | None = None
+    reason: Note = Field("", examples=["narrowed the horizon to the 30-day pause"])
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"resolve_by": "2025-04-17", "reason": "the pause was announced for 30 days"}]})
+
+
+class ResolveBody(Body):
+    outcome: Literal["confirmed", "refuted", "annulled"] = Field(examples=["confirmed"])
+    note: Note = Field("", examples=["strikes on substations reported by several wires"])
+    evidence_ids: list[Label] = Field(default_factory=list, max_length=50,
+                                      description="confirmed evidence that decided it")
+
+
+class ReasonBody(Body):
+    reason: Note = Field("", examples=["duplicate of another proposition"])
+
+
+class ConfirmBody(Body):
+    stance: Stance = Field(examples=["supports"])
+    note: Note = Field("", examples=["the report names the strikes and the dates"])
+
+
+class RejectBody(Body):
+    reason: Note = Field("", examples=["about a different country"])
+
+
+class EvidenceBody(Body):
+    url: Url = Field(examples=["https://news.example/2025/03/25/strikes-on-substations"])
+    title: Statement = Field(examples=["Strikes hit substations despite the energy pause"])
+    published_at: datetime = Field(examples=["2025-03-25T08:00:00Z"])
+    summary: Note = ""
+    stance: Stance = Field(examples=["supports"])
+    note: Note = ""
+
+
+class FeedBody(Body):
+    name: Annotated[text(200, 1), AfterValidator(_has_letters)] = Field(examples=["Kyiv Independent"])
+    url: Url = Field(examples=["https://kyivindependent.com/feed/"])
+    interval_minutes: int = Field(60, ge=1, le=10080)
+    tags: list[Label] = Field(default_factory=list, max_length=20)
+
+
+class UserBody(Body):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")] = Field(examples=["ana"])
+    role: Literal["reader", "editor", "auditor", "admin"] = Field(examples=["editor"])

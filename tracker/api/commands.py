@@ -1,0 +1,152 @@
+"""Proposition commands: register, amend, resolve, withdraw, reopen (editor)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from tracker.api.auth import require
+from tracker.api.bodies import AmendBody, ReasonBody, RegisterBody, ResolveBody
+from tracker.api.commanding import Outcome, run_command
+from tracker.api.deps import get_app_settings, get_tracker
+from tracker.api.paging import PathId
+from tracker.api.problems import Invalid
+from tracker.api.propositions import detail_from_state
+from tracker.api.schemas import CommandResult, RecordedRef
+from tracker.api.users import User
+from tracker.config import Settings
+from tracker.domain import proposition as domain
+from tracker.service.handlers import Tracker, UnitOfWork, proposition_stream, source_stream
+from tracker.store import RecordedEvent
+
+router = APIRouter(tags=["commands"])
+Editor = Annotated[User, Depends(require("editor"))]
+Track = Annotated[Tracker, Depends(get_tracker)]
+Config = Annotated[Settings, Depends(get_app_settings)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown proposition"},
+    409: {"description": "the domain refuses the command in the current state"},
+    412: {"description": "If-Match names a stale version"},
+    422: {"description": "invalid body, or a command whose data is wrong on its own"},
+}
+
+
+def refs(recorded: list[RecordedEvent]) -> list[RecordedRef]:
+    return [RecordedRef(position=e.position, stream_id=e.stream_id, stream_version=e.stream_version,
+                        event_type=e.event_type) for e in recorded]
+
+
+def result(uow: UnitOfWork, proposition_id: str, recorded: list[RecordedEvent], status: int = 200,
+           **extra: Any) -> Outcome:
+    loaded = uow.load(proposition_stream(proposition_id))
+    body = CommandResult(proposition=detail_from_state(loaded.state, loaded.version, None), events=refs(recorded),
+                         **extra)
+    return Outcome(status, body, str(loaded.version))
+
+
+def slug_for(statement: str) -> str:
+    words = re.findall(r"[a-z0-9]+", statement.lower())[:6]
+    digest = hashlib.sha256(" ".join(statement.split()).encode()).hexdigest()[:6]
+    return "-".join([*words, digest])
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value
+
+
+def register_command(body: RegisterBody) -> domain.RegisterProposition:
+    return domain.RegisterProposition(
+        proposition_id=body.id or slug_for(body.statement), kind=body.kind, statement=" ".join(body.statement.split()),
+        source_id=body.source_id, actors=tuple(body.actors), topics=tuple(body.topics),
+        locator=_plain(body.locator), stated_confidence=_plain(body.stated_confidence), condition=body.condition,
+        resolve_by=body.resolve_by.isoformat() if body.resolve_by else None,
+        resolution_criteria=body.resolution_criteria, match_profile=_plain(body.match_profile),
+    )
+
+
+def register_in(uow: UnitOfWork, command: domain.RegisterProposition) -> list[RecordedEvent]:
+    if command.source_id is not None and uow.load(source_stream(command.source_id)).state is None:
+        raise Invalid("unknown-source", f"no source {command.source_id}")
+    return uow.execute(proposition_stream(command.proposition_id), command, expected_version=0)
+
+
+def backfill_later(tracker: Tracker, settings: Settings, proposition_id: str) -> Any:
+    def run() -> None:
+        from tracker.service.suggestions import backfill
+
+        backfill(tracker, settings, [proposition_id])
+
+    return run
+
+
+@router.post("/propositions", response_model=CommandResult, status_code=201, responses=ERRORS)
+def register(body: RegisterBody, request: Request, user: Editor, tracker: Track, settings: Config) -> JSONResponse:
+    """Register a proposition in our own words; recent evidence is then scored against it (backfill)."""
+    command = register_command(body)
+
+    def work(uow: UnitOfWork, _: int | None) -> Outcome:
+        return result(uow, command.proposition_id, register_in(uow, command), 201)
+
+    return run_command(request, tracker, user, body.model_dump(mode="json"), work,
+                       after=backfill_later(tracker, settings, command.proposition_id))
+
+
+def _on_proposition(
+    request: Request, tracker: Tracker, user: User, proposition_id: str, body: Any, command: Any,
+    after: Any = None,
+) -> JSONResponse:
+    def work(uow: UnitOfWork, expected: int | None) -> Outcome:
+        recorded = uow.execute(proposition_stream(proposition_id), command, expected_version=expected)
+        return result(uow, proposition_id, recorded)
+
+    return run_command(request, tracker, user, body.model_dump(mode="json"), work, after=after)
+
+
+@router.post("/propositions/{proposition_id}/amend", response_model=CommandResult, responses=ERRORS)
+def amend(proposition_id: PathId, body: AmendBody, request: Request, user: Editor, tracker: Track,
+          settings: Config) -> JSONResponse:
+    """Change the fields given (not the id, source or locator); send the ETag as If-Match."""
+    changes = {
+        name: _plain(getattr(body, name)) for name in body.model_fields_set if name != "reason"
+    }
+    if "resolve_by" in changes and changes["resolve_by"] is not None:
+        changes["resolve_by"] = changes["resolve_by"].isoformat()
+    for name in ("actors", "topics"):
+        if name in changes and changes[name] is None:
+            changes[name] = []
+    if "statement" in changes and changes["statement"] is not None:
+        changes["statement"] = " ".join(changes["statement"].split())
+    for name in ("statement", "kind"):
+        if name in changes and changes[name] is None:
+            raise Invalid("invalid-command", f"{name} cannot be removed")
+    command = domain.AmendProposition(changes=changes, reason=body.reason)
+    return _on_proposition(request, tracker, user, proposition_id, body, command,
+                           after=backfill_later(tracker, settings, proposition_id))
+
+
+@router.post("/propositions/{proposition_id}/resolve", response_model=CommandResult, responses=ERRORS)
+def resolve(proposition_id: PathId, body: ResolveBody, request: Request, user: Editor, tracker: Track) -> JSONResponse:
+    """Confirmed, refuted or annulled, with a note and the deciding (confirmed) evidence; predictions get a
+    Brier score."""
+    command = domain.ResolveProposition(outcome=body.outcome, note=body.note, evidence_ids=tuple(body.evidence_ids))
+    return _on_proposition(request, tracker, user, proposition_id, body, command)
+
+
+@router.post("/propositions/{proposition_id}/withdraw", response_model=CommandResult, responses=ERRORS)
+def withdraw(proposition_id: PathId, request: Request, user: Editor, tracker: Track,
+             body: ReasonBody | None = None) -> JSONResponse:
+    """Take the proposition out of tracking (not scored)."""
+    body = body or ReasonBody()
+    return _on_proposition(request, tracker, user, proposition_id, body, domain.WithdrawProposition(body.reason))
+
+
+@router.post("/propositions/{proposition_id}/reopen", response_model=CommandResult, responses=ERRORS)
+def reopen(proposition_id: PathId, request: Request, user: Editor, tracker: Track,
+           body: ReasonBody | None = None) -> JSONResponse:
+    """Return a resolved or withdrawn proposition to the statuses its evidence implies."""
+    body = body or ReasonBody()
+    return _on_proposition(request, tracker, user, proposition_id, body, domain.ReopenProposition(body.reason))

@@ -1,0 +1,37 @@
+"""Operational tables of the API (migration 0004): not read models, never rebuilt from events."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+api_users = sa.Table(
+    "api_users",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("revoked_at", sa.String(32)),
+)
+
+api_idempotency = sa.Table(
+    "api_idempotency",
+    metadata,
+    sa.Column("user_name", sa.String(100), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_sha256", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("etag", sa.String(40)),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+api_candidates = sa.Table(
+    "api_candidates",
+    metadata,
+    sa.Column("source_id", sa.String(200), primary_key=True),
+    sa.Column("n", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("candidate", sa.Text, nullable=False),
+)
