@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tracker.api.app import create_app
+from tracker.api.users import add_user
 from tracker.audit import asof, merkle
 from tracker.audit.checkpoint import (
     CHECKPOINT_STREAM,
@@ -282,11 +283,26 @@ def test_a_stale_snapshot_layout_is_ignored(tracker: Tracker, monkeypatch) -> No
 
 # ---- HTTP ----------------------------------------------------------------------------------------------
 
+def _auditor_client(store: EventStore, key_file: Path | None = None) -> TestClient:
+    app = create_app(store)
+    if key_file is not None:
+        app.state.audit_key_file = str(key_file)
+    token = add_user(store.engine, "audra", "auditor")
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+
 @pytest.fixture
 def client(tracker: Tracker, tmp_path: Path) -> TestClient:
-    app = create_app(tracker.store)
-    app.state.audit_key_file = str(tmp_path / "keys" / "audit.pem")
-    return TestClient(app)
+    return _auditor_client(tracker.store, tmp_path / "keys" / "audit.pem")
+
+
+def test_audit_routes_need_the_auditor_role(tracker: Tracker, client: TestClient) -> None:
+    anonymous = TestClient(client.app)
+    assert anonymous.get("/audit/events").status_code == 401
+    reader = add_user(tracker.store.engine, "rita", "reader")
+    denied = anonymous.get("/audit/verify", headers={"Authorization": f"Bearer {reader}"})
+    assert denied.status_code == 403 and denied.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/audit/events").status_code == 200
 
 
 def test_audit_events_page_by_position(tracker: Tracker, client: TestClient) -> None:
@@ -332,6 +348,6 @@ def test_audit_verify_endpoint_names_a_broken_position(sqlite_url: str, tmp_path
     _populate(Tracker(store), 1, 2)
     _sql(Path(sqlite_url.removeprefix("sqlite:///")), "DROP TRIGGER events_refuse_update",
          "UPDATE events SET actor = 'user:mallory' WHERE position = 3")
-    body = TestClient(create_app(store)).get("/audit/verify").json()
+    body = _auditor_client(store).get("/audit/verify").json()
     assert body["ok"] is False and body["broken_at"] == 3
     store.engine.dispose()
