@@ -168,3 +168,14 @@ def test_lexical_matcher_quality_on_labelled_set() -> None:
     result = evaluate(matcher_suggest(m), load_labelled(LABELLED))
     assert result["recall@3"] >= 0.8, result
     assert result["precision"] >= 0.7, result
+
+
+def test_candidate_bm25_plus_common_share_equals_full_bm25() -> None:
+    source, seeds = load_seed_files(ROOT / "seeds")
+    m = Matcher(propositions_from_seeds(seeds, source), **matcher_options())
+    features = m.features(item("Kremlin rejects European peacekeepers and security guarantees for Ukraine"))
+    common = m.index.common_tokens(features.tokens)
+    candidates = m.index.candidates(features.tokens, 50)
+    assert candidates and common  # "Russia"/"Ukraine" are common across the seeds
+    for key, partial in candidates:
+        assert partial + m.index.common_share(key, common) == pytest.approx(m.index.score(key, features.tokens))

@@ -31,6 +31,8 @@ class BM25Index:
         self._avg_len = 1.0
         self._idf: dict[str, float] = {}
         self._common: frozenset[str] = frozenset()
+        self._weighted: dict[str, tuple[tuple[str, float], ...]] = {}  # token -> (doc, BM25 share), precomputed
+        self._common_shares: dict[str, dict[str, float]] = {}
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -78,6 +80,14 @@ class BM25Index:
         self._idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self._postings.items()}
         limit = max(3, self.common_fraction * n)
         self._common = frozenset(t for t, p in self._postings.items() if len(p) > limit)
+        docs = self._docs
+        self._weighted = {
+            t: tuple((key, self._term(t, count, docs[key])) for key, count in p.items())
+            for t, p in self._postings.items() if t not in self._common
+        }
+        self._common_shares = {
+            t: {key: self._term(t, count, docs[key]) for key, count in self._postings[t].items()} for t in self._common
+        }
 
     def idf(self, token: str) -> float:
         return self._idf.get(token, 0.0)
@@ -89,16 +99,24 @@ class BM25Index:
     def candidates(self, tokens: Iterable[str], limit: int) -> list[tuple[str, float]]:
         """The `limit` best documents by BM25 over the item's discriminating tokens, best first."""
         scores: dict[str, float] = {}
-        docs = self._docs
+        weighted = self._weighted
+        get = scores.get
         for token in set(tokens):
-            posting = self._postings.get(token)
-            if posting is None or token in self._common:
+            posting = weighted.get(token)
+            if posting is None:
                 continue
-            for key, count in posting.items():
-                scores[key] = scores.get(key, 0.0) + self._term(token, count, docs[key])
+            for key, share in posting:
+                scores[key] = get(key, 0.0) + share
         if len(scores) > limit:
             return sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
         return sorted(scores.items(), key=lambda kv: -kv[1])
+
+    def common_tokens(self, tokens: Iterable[str]) -> list[str]:
+        return [t for t in set(tokens) if t in self._common_shares]
+
+    def common_share(self, key: str, common: Iterable[str]) -> float:
+        """The BM25 share of the common tokens (left out of `candidates`) for one document."""
+        return sum(self._common_shares[t].get(key, 0.0) for t in common)
 
     def score(self, key: str, tokens: Iterable[str]) -> float:
         """Full BM25 of one document against the item, common tokens included."""

@@ -105,7 +105,8 @@ class Matcher:
         self._cutoffs: dict[str, datetime | None] = {}
         self._specificity: dict[str, float] = {}
         self._synonyms = {phrase_key(k): phrase_key(v) for k, v in BASE_SYNONYMS.items()}
-        self._max_n = 4
+        self._max_n = 2
+        self._prefixes: frozenset[str] = frozenset()
         self._load(list(propositions))
 
     # ---- building -------------------------------------------------------------------------------
@@ -151,6 +152,13 @@ class Matcher:
                 if long != short and padded in f" {long} " and not owners[long] <= owners[short]:
                     shadows.setdefault(short, []).append(long)
         self._shadows = {k: tuple(v) for k, v in shadows.items()}
+        # Which words can begin a phrase, and how long phrases get: n-grams are built only for those.
+        keys = [*self.entities.aliases, *self._synonyms]
+        for profile in self.profiles.values():
+            keys += [t.key for t in (*profile.terms, *profile.exclusions, *profile.supports, *profile.contradicts)]
+        split = [k.split() for k in keys if " " in k]
+        self._prefixes = frozenset(" ".join(words[:n]) for words in split for n in range(1, len(words)))
+        self._max_n = max((len(words) for words in split), default=1)
 
     def add(self, proposition: PropositionInput) -> None:
         """Add or replace one proposition (a new or amended one; backfill then re-runs `match`)."""
@@ -169,7 +177,7 @@ class Matcher:
 
     def features(self, item: ItemInput) -> ItemFeatures:
         analysed = analyse(f"{item.title}. {item.summary}")
-        features = ngrams(analysed.stems, self._max_n) | analysed.compounds
+        features = ngrams(analysed.stems, self._max_n, self._prefixes) | analysed.compounds
         for target in [self._synonyms[f] for f in features if f in self._synonyms]:
             features.add(target)
             features.update(target.split())
@@ -210,8 +218,9 @@ class Matcher:
         if self.semantic is not None:
             similarities = self.semantic.similarities(f"{item.title}. {item.summary}", [k for k, _ in candidates])
         results = []
-        for key, _ in candidates:
-            bm25 = self.index.score(key, analysed.tokens)
+        common = self.index.common_tokens(analysed.tokens)
+        for key, partial in candidates:
+            bm25 = partial + self.index.common_share(key, common)
             score, stance, explanation = score_pair(
                 self.profiles[key], analysed, bm25, self._specificity, self.weights, self._shadows
             )

@@ -147,11 +147,23 @@ def phrase_key(text: str) -> str:
     return " ".join(analysed.stems)
 
 
-def ngrams(stems: tuple[str, ...], max_n: int = 4) -> set[str]:
-    """All 1..max_n-grams of the stems, joined by spaces (the features phrases are looked up in)."""
+def ngrams(stems: tuple[str, ...], max_n: int = 4, prefixes: frozenset[str] | None = None) -> set[str]:
+    """The stems plus their 2..max_n-grams joined by spaces (the features phrases are looked up in).
+
+    With `prefixes` (every proper prefix of every phrase looked up), an n-gram is extended only while it is
+    still the beginning of some phrase, so only n-grams that can matter are built.
+    """
     found: set[str] = set(stems)
     count = len(stems)
-    for n in range(2, max_n + 1):
-        for i in range(count - n + 1):
-            found.add(" ".join(stems[i : i + n]))
+    for i, first in enumerate(stems):
+        if prefixes is None:
+            for n in range(2, min(max_n, count - i) + 1):
+                found.add(" ".join(stems[i : i + n]))
+            continue
+        gram = first
+        j = i + 1
+        while gram in prefixes and j < count:
+            gram = f"{gram} {stems[j]}"
+            found.add(gram)
+            j += 1
     return found
