@@ -1,0 +1,238 @@
+"""Refresh one feed: fetch, parse, normalise, dedupe, match, and record it all as one unit of work.
+
+Reads like a script on purpose (after Miniflux's RefreshFeed). The network fetch happens before the
+transaction; everything the pass writes (evidence, sightings, suggestions, feed events, fetch state)
+commits together, so a crash mid-feed leaves all of the pass or none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tracker.domain import evidence as evidence_domain
+from tracker.domain import feed as feed_domain
+from tracker.domain import proposition as proposition_domain
+from tracker.ingest import fetchstate
+from tracker.ingest.fetch import FetchKind, FetchResult, FetchSettings, fetch_feed
+from tracker.ingest.normalise import EvidenceItem, normalise_entry, similar_titles, title_key
+from tracker.ingest.parse import parse_feed
+from tracker.matching.matcher import Suggestion
+from tracker.projections.tables import evidence as evidence_table
+from tracker.service.handlers import (
+    NotFound,
+    Tracker,
+    UnitOfWork,
+    evidence_stream,
+    feed_stream,
+    proposition_stream,
+)
+from tracker.service.suggestions import Suggester
+from tracker.store.envelope import iso, parse_iso
+
+ACTOR = "system:scheduler"
+MATCHER = "system:matcher"
+DUPLICATE_TITLE_WINDOW = timedelta(days=3)
+
+
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    max_errors: int = 5
+    max_backoff: timedelta = timedelta(hours=24)
+
+
+@dataclass
+class RefreshOutcome:
+    feed_id: str
+    result: str  # fetched | not_modified | failed | disabled | skipped
+    status: int | None = None
+    items_new: int = 0
+    items_duplicate: int = 0
+    sightings: int = 0
+    matches: int = 0
+    auto_confirmed: int = 0
+    error: str | None = None
+    warning: str | None = None
+
+
+def _match_id(proposition_id: str, evidence_id: str) -> str:
+    return hashlib.sha256(f"{proposition_id}|{evidence_id}".encode()).hexdigest()[:20]
+
+
+def _next_check(now: datetime, interval: timedelta, result: FetchResult | None, errors: int, cap: timedelta) -> str:
+    """Back off exponentially on errors; honour Retry-After, TTL and max-age by only ever waiting longer."""
+    wait = interval
+    if errors:
+        wait = min(interval * (2 ** (errors - 1)), cap)
+    if result is not None:
+        for seconds in (result.retry_after, result.max_age):
+            if seconds:
+                wait = max(wait, timedelta(seconds=min(seconds, cap.total_seconds())))
+    return iso(now + wait)
+
+
+def refresh_feed(
+    tracker: Tracker,
+    feed_id: str,
+    *,
+    suggester: Suggester,
+    settings: RefreshSettings,
+    now: datetime,
+    force: bool = False,
+) -> RefreshOutcome:
+    """One polling pass over one feed. Returns what happened; errors are recorded, never raised."""
+    loaded = tracker.load(feed_stream(feed_id))
+    feed: feed_domain.Feed | None = loaded.state
+    if feed is None:
+        raise NotFound(f"no feed {feed_id}")
+    with tracker.store.engine.connect() as connection:
+        state = fetchstate.load(connection, feed_id)
+    if not feed.enabled:
+        return RefreshOutcome(feed_id, "disabled", error=feed.disabled_reason)
+    if not force and state.next_check_at and parse_iso(state.next_check_at) > now:
+        return RefreshOutcome(feed_id, "skipped")
+
+    target = feed.url if feed.url else Path(str(feed.path)).resolve().as_uri()
+    result = fetch_feed(
+        target, etag=state.etag, last_modified=state.last_modified,
+        settings=settings.fetch, allow_local=feed.path is not None, now=now,
+    )
+    interval = timedelta(minutes=feed.interval_minutes)
+    state.last_fetch_at = iso(now)
+    state.last_status = result.status
+    state.last_result = result.kind.value
+    outcome = RefreshOutcome(feed_id, "failed", status=result.status)
+    not_modified = result.kind is FetchKind.NOT_MODIFIED
+
+    parsed = None
+    if result.kind is FetchKind.OK:
+        parsed = parse_feed(result.body, result.headers)
+        if not parsed.entries:
+            outcome.error = parsed.error or "the feed holds no entries"
+    elif not not_modified:
+        outcome.error = result.error or result.kind.value
+
+    with tracker.unit_of_work(actor=ACTOR, correlation_id=f"refresh:{feed_id}:{iso(now)}") as uow:
+        if result.permanent_redirect_to and feed.url and result.permanent_redirect_to != feed.url:
+            uow.execute(feed_stream(feed_id), feed_domain.UpdateFeed(
+                {"url": result.permanent_redirect_to}, reason="the server redirected the feed permanently",
+            ))
+        if outcome.error is None:
+            state.error_count = 0
+            state.last_error = None
+            state.etag = result.etag or state.etag
+            state.last_modified = result.last_modified or state.last_modified
+            if not_modified:
+                outcome.result = "not_modified"
+            else:
+                assert parsed is not None
+                outcome.result = "fetched"
+                state.warning = parsed.warning
+                outcome.warning = parsed.warning
+                _ingest_entries(uow, feed, parsed.entries, suggester, now, outcome)
+                state.items_total += outcome.items_new
+            ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else timedelta(0)
+            state.next_check_at = _next_check(now, max(interval, ttl), result, 0, settings.max_backoff)
+        else:
+            state.error_count += 1
+            state.last_error = outcome.error
+            state.next_check_at = _next_check(now, interval, result, state.error_count, settings.max_backoff)
+            reason = None
+            if result.kind is FetchKind.GONE:
+                reason = "the server says the feed is gone (HTTP 410)"
+            elif state.error_count >= settings.max_errors:
+                reason = f"{state.error_count} consecutive failures; last: {outcome.error}"
+            if reason:
+                uow.execute(feed_stream(feed_id), feed_domain.DisableFeed(reason))
+                outcome.result = "disabled"
+        fetchstate.save(uow.connection, state)
+    return outcome
+
+
+def _ingest_entries(
+    uow: UnitOfWork,
+    feed: feed_domain.Feed,
+    entries: Sequence[Any],
+    suggester: Suggester,
+    now: datetime,
+    outcome: RefreshOutcome,
+) -> None:
+    seen_in_pass: set[str] = set()
+    for entry in entries:
+        item = normalise_entry(entry, feed_name=feed.feed_id, fetched_at=now)
+        if item is None:
+            continue
+        evidence_id = _existing_duplicate(uow.connection, item) or item.evidence_id
+        if evidence_id in seen_in_pass:
+            outcome.items_duplicate += 1
+            continue
+        seen_in_pass.add(evidence_id)
+        command = evidence_domain.IngestEvidence(
+            evidence_id=evidence_id, title=item.title, link=item.link, summary=item.summary,
+            published_at=iso(item.published), published_is_fetch_time=item.published_is_fetch_time,
+            feed=feed.feed_id, guid=item.guid, language=item.language, content_hash=item.content_hash,
+        )
+        recorded = uow.execute(evidence_stream(evidence_id), command, occurred_at=item.published)
+        if not recorded:
+            outcome.items_duplicate += 1
+            continue
+        if recorded[0].event_type == "EvidenceSighted":
+            outcome.sightings += 1
+            continue
+        outcome.items_new += 1
+        for suggestion in suggester(item):
+            suggest(uow, evidence_id, suggestion, outcome)
+
+
+def _existing_duplicate(connection: sa.Connection, item: EvidenceItem) -> str | None:
+    """The id of an item already stored as the same story: same canonical link, or a near-identical title."""
+    if item.link:
+        found = connection.execute(
+            sa.select(evidence_table.c.evidence_id).where(evidence_table.c.link == item.link).limit(1)
+        ).scalar()
+        if found:
+            return found
+    key = title_key(item.title)
+    if not key:
+        return None
+    low, high = iso(item.published - DUPLICATE_TITLE_WINDOW), iso(item.published + DUPLICATE_TITLE_WINDOW)
+    rows = connection.execute(
+        sa.select(evidence_table.c.evidence_id, evidence_table.c.title)
+        .where(evidence_table.c.title_key == key)
+        .where(evidence_table.c.published_at.between(low, high))
+        .limit(5)
+    ).all()
+    for evidence_id, title in rows:
+        if similar_titles(title, item.title):
+            return evidence_id
+    return None
+
+
+def suggest(uow: UnitOfWork, evidence_id: str, suggestion: Suggestion, outcome: RefreshOutcome) -> None:
+    stream_id = proposition_stream(suggestion.proposition_id)
+    state: proposition_domain.Proposition | None = uow.load(stream_id).state
+    if state is None or state.resolution is not None:
+        return
+    if any(m.evidence_id == evidence_id for m in state.matches.values()):
+        return  # suggested before, or rejected by an editor: never again
+    match_id = _match_id(suggestion.proposition_id, evidence_id)
+    uow.execute(stream_id, proposition_domain.SuggestMatch(
+        match_id=match_id, evidence_id=evidence_id, score=round(suggestion.score, 4),
+        explanation=suggestion.explanation, suggested_stance=suggestion.suggested_stance,
+    ))
+    outcome.matches += 1
+    if suggestion.automatic:
+        uow.execute(stream_id, proposition_domain.ConfirmMatch(
+            match_id=match_id, stance=suggestion.suggested_stance or "context",
+            note="confirmed by the matcher above the auto threshold", automatic=True,
+        ), actor=MATCHER)
+        outcome.auto_confirmed += 1

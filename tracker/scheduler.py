@@ -1,0 +1,68 @@
+"""APScheduler jobs inside `tracker serve`. Jobs only call service functions.
+
+One job per enabled feed, at the feed's interval with jitter; max_instances=1 and coalescing so a slow
+fetch never stacks up; a misfire grace time so a short pause does not skip a poll. When a feed is next
+due comes from the store (feed_fetch_state.next_check_at), so a restart neither forgets back-off nor
+polls everything at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from tracker.config import Settings
+from tracker.ingest import fetchstate
+from tracker.ingest.runner import enabled_feed_ids, ingest_pass, load_and_sync
+from tracker.service.handlers import Tracker, feed_stream
+from tracker.store.envelope import parse_iso
+
+log = logging.getLogger("tracker.scheduler")
+JITTER_SECONDS = 30
+MISFIRE_GRACE_SECONDS = 300
+
+
+def poll_feed(tracker: Tracker, settings: Settings, feed_id: str) -> None:
+    """The job body: refresh one feed if it is due (back-off is honoured inside)."""
+    try:
+        summary = ingest_pass(tracker, settings, feed_ids=[feed_id], force=False)
+        log.info("feed %s: %s", feed_id, summary.line())
+    except Exception:  # a job must never kill the scheduler thread; the next run retries
+        log.exception("feed %s: refresh failed", feed_id)
+
+
+def first_run(next_check_at: str | None, now: datetime) -> datetime:
+    if next_check_at is None:
+        return now + timedelta(seconds=5)
+    return max(parse_iso(next_check_at), now + timedelta(seconds=5))
+
+
+def build_scheduler(tracker: Tracker, settings: Settings) -> BackgroundScheduler:
+    """A scheduler with one job per enabled feed; call .start() to run it."""
+    load_and_sync(tracker, settings)
+    scheduler = BackgroundScheduler(timezone=settings.timezone)
+    now = datetime.now(UTC)
+    with tracker.store.engine.connect() as connection:
+        states = fetchstate.load_all(connection)
+    for feed_id in enabled_feed_ids(tracker):
+        feed = tracker.load(feed_stream(feed_id)).state
+        state = states.get(feed_id)
+        scheduler.add_job(
+            poll_feed,
+            IntervalTrigger(minutes=feed.interval_minutes, jitter=JITTER_SECONDS, timezone=UTC),
+            args=(tracker, settings, feed_id),
+            id=f"feed:{feed_id}",
+            name=f"poll {feed.name}",
+            next_run_time=first_run(state.next_check_at if state else None, now),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            replace_existing=True,
+        )
+    from tracker.digest.schedule import add_digest_jobs  # weekly digest, its retries and start-up catch-up
+
+    add_digest_jobs(scheduler, tracker, settings)
+    return scheduler

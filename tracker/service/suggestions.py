@@ -1,0 +1,90 @@
+"""Wire the pure matcher to the store: which propositions are open, and backfill of recent evidence."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from tracker.config import Settings
+from tracker.matching.matcher import ItemInput, Matcher, Suggestion
+from tracker.matching.profile import PropositionInput
+from tracker.projections.tables import evidence, propositions, sources
+from tracker.service.handlers import Tracker
+from tracker.store.envelope import iso, parse_iso
+
+
+class EvidenceLike(Protocol):
+    evidence_id: str
+    title: str
+    summary: str
+    published: datetime
+    language: str | None
+
+
+Suggester = Callable[[EvidenceLike], Sequence[Suggestion]]
+
+
+def open_propositions(connection: sa.Connection, only: Iterable[str] | None = None) -> list[PropositionInput]:
+    """Propositions that can still take evidence, with the date their source was published."""
+    query = (
+        sa.select(propositions.c.state, sources.c.published_at)
+        .select_from(propositions.outerjoin(sources, propositions.c.source_id == sources.c.source_id))
+        .where(propositions.c.outcome.is_(None))
+    )
+    if only is not None:
+        query = query.where(propositions.c.proposition_id.in_(list(only)))
+    inputs = []
+    for state_json, published in connection.execute(query):
+        state: dict[str, Any] = json.loads(state_json)
+        inputs.append(PropositionInput(
+            proposition_id=state["proposition_id"], statement=state["statement"],
+            match_profile=state.get("match_profile"), topics=tuple(state.get("topics") or ()),
+            actors=tuple(state.get("actors") or ()),
+            not_before=parse_iso(published if "T" in published else f"{published}T00:00:00Z") if published else None,
+        ))
+    return inputs
+
+
+def _matcher(tracker: Tracker, settings: Settings, only: Iterable[str] | None = None) -> Matcher:
+    with tracker.store.engine.connect() as connection:
+        inputs = open_propositions(connection, only)
+    return Matcher(inputs, suggest_threshold=settings.match_suggest, auto_threshold=settings.match_auto)
+
+
+def _item(item: EvidenceLike) -> ItemInput:
+    return ItemInput(item.evidence_id, item.title, item.summary, item.published, item.language)
+
+
+def build_suggester(tracker: Tracker, settings: Settings) -> Suggester:
+    """A function scoring one evidence item against every open proposition."""
+    matcher = _matcher(tracker, settings)
+    return lambda item: matcher.match(_item(item))
+
+
+def backfill(
+    tracker: Tracker, settings: Settings, proposition_ids: Sequence[str], *, now: datetime | None = None
+) -> int:
+    """Score recent evidence against new or amended propositions; returns the suggestions made."""
+    from tracker.ingest.refresh import RefreshOutcome, suggest
+
+    matcher = _matcher(tracker, settings, proposition_ids)
+    if not matcher.profiles:
+        return 0
+    since = iso((now or datetime.now(UTC)) - timedelta(days=settings.backfill_days))
+    outcome = RefreshOutcome("backfill", "fetched")
+    with tracker.store.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(evidence.c.evidence_id, evidence.c.title, evidence.c.summary, evidence.c.published_at,
+                      evidence.c.language)
+            .where(evidence.c.published_at >= since).order_by(evidence.c.published_at)
+        ).all()
+    with tracker.unit_of_work(actor="system:matcher", correlation_id="backfill") as uow:
+        for evidence_id, title, summary, published, language in rows:
+            item = ItemInput(evidence_id, title, summary, parse_iso(published), language)
+            for suggestion in matcher.match(item):
+                suggest(uow, evidence_id, suggestion, outcome)
+    return outcome.matches
