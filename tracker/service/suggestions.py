@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from tracker.config import Settings
 from tracker.matching.matcher import ItemInput, Matcher, Suggestion
 from tracker.matching.profile import PropositionInput
+from tracker.matching.settings import matcher_options
 from tracker.projections.tables import evidence, propositions, sources
 from tracker.service.handlers import Tracker
 from tracker.store.envelope import iso, parse_iso
@@ -52,7 +53,8 @@ def open_propositions(connection: sa.Connection, only: Iterable[str] | None = No
 def _matcher(tracker: Tracker, settings: Settings, only: Iterable[str] | None = None) -> Matcher:
     with tracker.store.engine.connect() as connection:
         inputs = open_propositions(connection, only)
-    return Matcher(inputs, suggest_threshold=settings.match_suggest, auto_threshold=settings.match_auto)
+    options = matcher_options(suggest_threshold=settings.match_suggest, auto_threshold=settings.match_auto)
+    return Matcher(inputs, **options)
 
 
 def _item(item: EvidenceLike) -> ItemInput:
