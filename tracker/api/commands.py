@@ -71,7 +71,7 @@ def register_command(body: RegisterBody) -> domain.RegisterProposition:
 def register_in(uow: UnitOfWork, command: domain.RegisterProposition) -> list[RecordedEvent]:
     if command.source_id is not None and uow.load(source_stream(command.source_id)).state is None:
         raise Invalid("unknown-source", f"no source {command.source_id}")
-    return uow.execute(proposition_stream(command.proposition_id), command, expected_version=0)
+    return uow.execute(proposition_stream(command.proposition_id), command)  # a duplicate id: the domain refuses
 
 
 def backfill_later(tracker: Tracker, settings: Settings, proposition_id: str) -> Any:
