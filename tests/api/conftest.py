@@ -56,7 +56,9 @@ def api_any(database_url: str, tmp_path: object) -> Iterator[Api]:
     yield from make_api(database_url, tmp_path)
 
 
-def register(tracker: Tracker, pid: str, statement: str = "Russia will strike energy sites again", **fields: object) -> None:
+def register(
+    tracker: Tracker, pid: str, statement: str = "Russia will strike energy sites again", **fields: object
+) -> None:
     tracker.execute(pid, domain.RegisterProposition(
         proposition_id=pid, kind=str(fields.pop("kind", "prediction")), statement=statement,
         stated_confidence={"phrase": "likely", "probability": 0.7}, **fields,  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import logging
 import re
 
 import pytest
+
 from tests.api.conftest import ROLES, Api
 from tracker.api.users import revoke_user
 
