@@ -385,5 +385,16 @@ def _print_as_of(app: App, as_of: Any, as_json: bool) -> None:
     click.echo(f"{count} proposition(s) as of {stamp}", err=True)
 
 
+# ---- subscribers and digest (issue 6): the commands live in tracker/digest/commands.py ------------
+
+def _register_digest_commands() -> None:
+    from tracker.digest.commands import register
+
+    register(main, friendly, UserError, _app)
+
+
+_register_digest_commands()
+
+
 if __name__ == "__main__":
     main()

@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     allow_private_feeds: bool = False
     audit_key_file: str = "keys/audit-ed25519.pem"
+    # Weekly digest: links in mails point under public_base_url; the unsubscribe-token secret is
+    # digest_secret or, when unset, a random one created in digest_secret_file (outside the database).
+    public_base_url: str = "http://127.0.0.1:8000"
+    digest_from: str = "Policy Tracker <digest@policy-tracker.invalid>"
+    digest_secret: str | None = None
+    digest_secret_file: str = "keys/digest-secret"
+    outbox_dir: str = "outbox"
 
 
 @lru_cache

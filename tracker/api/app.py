@@ -57,6 +57,9 @@ def create_app(store: EventStore, settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     for module, role in OPTIONAL_ROUTERS:
         _include(app, module, role)
+    from tracker.api.subscribers import public_router  # /unsubscribe: the signed link is the credential
+
+    app.include_router(public_router)
     return app
 
 

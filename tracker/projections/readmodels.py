@@ -14,10 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tracker.domain import evidence, feed, proposition, source
+from tracker.domain import evidence, feed, proposition, source, subscriber
 from tracker.domain.events import Event
 from tracker.projections.tables import evidence as evidence_table
 from tracker.projections.tables import feeds, history, matches, propositions, sources
+from tracker.projections.tables import subscribers as subscribers_table
 from tracker.store.envelope import RecordedEvent
 
 Rows = dict[sa.Table, list[dict[str, Any]]]
@@ -100,6 +101,14 @@ def evidence_rows(state: evidence.Evidence, version: int, updated_at: str) -> Ro
     }]}
 
 
+def subscriber_rows(state: subscriber.Subscriber, version: int, updated_at: str) -> Rows:
+    return {subscribers_table: [{
+        "subscriber_id": state.subscriber_id, "email": state.email, "name": state.name,
+        "filters": _json(state.filters), "quiet_weeks": state.quiet_weeks, "active": state.active,
+        "subscription": state.subscription, "version": version, "updated_at": updated_at,
+    }]}
+
+
 @dataclass(frozen=True)
 class Aggregate:
     """What the read models need to know about one kind of stream."""
@@ -118,6 +127,9 @@ AGGREGATES: dict[str, Aggregate] = {
     "source": Aggregate("source-", source.evolve, source_rows, (sources.c.source_id,)),
     "feed": Aggregate("feed-", feed.evolve, feed_rows, (feeds.c.feed_id,)),
     "evidence": Aggregate("evidence-", evidence.evolve, evidence_rows, (evidence_table.c.evidence_id,)),
+    "subscriber": Aggregate(
+        "subscriber-", subscriber.evolve, subscriber_rows, (subscribers_table.c.subscriber_id,),
+    ),
 }
 
 

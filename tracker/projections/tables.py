@@ -103,3 +103,17 @@ evidence = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
 )
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("subscriber_id", sa.String(64), primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("filters", sa.Text, nullable=False),  # JSON {actors, topics, kinds, propositions}
+    sa.Column("quiet_weeks", sa.String(10), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, index=True),
+    sa.Column("subscription", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)

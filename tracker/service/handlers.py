@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tracker.domain import evidence, feed, proposition, source
+from tracker.domain import evidence, feed, proposition, source, subscriber
 from tracker.domain.events import Event
 from tracker.projections import readmodels
 from tracker.store import ConcurrencyError, EventStore, NewEvent, RecordedEvent
@@ -41,16 +41,24 @@ def evidence_stream(evidence_id: str) -> str:
     return f"evidence-{evidence_id}"
 
 
+def subscriber_stream(subscriber_id: str) -> str:
+    return f"subscriber-{subscriber_id}"
+
+
 # The decide function of each aggregate, by stream prefix; evolve lives with the read models.
 DECIDERS: dict[str, Callable[[Any, Any], list[Event]]] = {
     "proposition": proposition.decide,
     "source": source.decide,
     "feed": feed.decide,
     "evidence": evidence.decide,
+    "subscriber": subscriber.decide,
 }
 
 # Commands that may start a stream; any other command on an empty stream is NotFound.
-CREATORS = (proposition.RegisterProposition, source.RegisterSource, feed.RegisterFeed, evidence.IngestEvidence)
+CREATORS = (
+    proposition.RegisterProposition, source.RegisterSource, feed.RegisterFeed, evidence.IngestEvidence,
+    subscriber.AddSubscriber,
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Fixtures for the digest tests: a real SMTP server, settings pointing at it, and a small populated store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.digest.smtpserver import SmtpServer
+from tracker.config import Settings
+from tracker.digest.week import IsoWeek
+from tracker.domain import evidence, proposition
+from tracker.domain.subscriber import AddSubscriber, subscriber_id_for
+from tracker.service.handlers import Tracker, evidence_stream, subscriber_stream
+from tracker.store.envelope import iso, utc_now
+
+SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(database_url: str, smtp: SmtpServer, tmp_path: Path) -> Settings:
+    return make_settings(database_url, smtp.url, tmp_path)
+
+
+def make_settings(database_url: str, smtp_url: str | None, tmp_path: Path, **extra: object) -> Settings:
+    return Settings(
+        database_url=database_url, smtp_url=smtp_url, digest_secret=SECRET, public_base_url="https://tracker.example",
+        outbox_dir=str(tmp_path / "outbox"), timezone="UTC", digest_secret_file=str(tmp_path / "secret"),
+        feeds_file=str(tmp_path / "none.toml"), audit_key_file=str(tmp_path / "audit.pem"), **extra,  # type: ignore[arg-type]
+    )
+
+
+def this_week() -> IsoWeek:
+    """Events are recorded now, so the week with content is the current one."""
+    return IsoWeek.containing(utc_now().date())
+
+
+def subscribe(tracker: Tracker, email: str, name: str = "", quiet_weeks: str = "note",
+              **filters: list[str]) -> str:
+    with tracker.unit_of_work(actor="system:test") as uow:
+        uow.execute(subscriber_stream(subscriber_id_for(email)),
+                    AddSubscriber(email=email, name=name, filters=dict(filters), quiet_weeks=quiet_weeks))
+    return subscriber_id_for(email)
+
+
+def ingest(tracker: Tracker, evidence_id: str, title: str, link: str | None = None) -> None:
+    with tracker.unit_of_work(actor="system:test") as uow:
+        uow.execute(evidence_stream(evidence_id), evidence.IngestEvidence(
+            evidence_id=evidence_id, title=title, link=link or f"https://news.example/{evidence_id}",
+            summary="", published_at=iso(utc_now()), published_is_fetch_time=False, feed="test-feed",
+            guid=evidence_id, language="en", content_hash="0" * 64,
+        ))
+
+
+def register(tracker: Tracker, pid: str, statement: str, *, kind: str = "prediction", actors: list[str] | None = None,
+             topics: list[str] | None = None, probability: float | None = 0.8, resolve_by: str | None = None) -> None:
+    tracker.execute(pid, proposition.RegisterProposition(
+        proposition_id=pid, kind=kind, statement=statement, actors=tuple(actors or ()), topics=tuple(topics or ()),
+        stated_confidence={"phrase": "likely", "probability": probability} if probability is not None else None,
+        resolve_by=resolve_by,
+    ), actor="system:test")
+
+
+def confirm(tracker: Tracker, pid: str, evidence_id: str, stance: str, title: str) -> None:
+    ingest(tracker, evidence_id, title)
+    match_id = f"m-{evidence_id}"
+    tracker.execute(pid, proposition.SuggestMatch(match_id, evidence_id, 0.9), actor="system:matcher")
+    tracker.execute(pid, proposition.ConfirmMatch(match_id, stance), actor="user:editor")
+
+
+@dataclass(frozen=True)
+class World:
+    """Two propositions on different actors, one confirmed piece of evidence each, one resolution."""
+
+    week: IsoWeek
+    ann: str
+    bob: str
+
+
+@pytest.fixture
+def world(tracker: Tracker) -> World:
+    soon = (date.today() + timedelta(days=20)).isoformat()
+    register(tracker, "truce-holds", "The made-up truce between Atlantis and Lemuria will hold.",
+             actors=["Atlantis"], topics=["truce"], resolve_by=soon)
+    register(tracker, "talks-happen", "Made-up talks in Utopia will take place before summer.",
+             actors=["Utopia"], topics=["talks"], probability=0.3)
+    confirm(tracker, "truce-holds", "ev-truce", "contradicts", "Shelling resumes along the made-up border")
+    confirm(tracker, "talks-happen", "ev-talks", "supports", "Delegations arrive in Utopia for made-up talks")
+    tracker.execute("talks-happen", proposition.ResolveProposition("confirmed", evidence_ids=("ev-talks",)),
+                    actor="user:editor")
+    ann = subscribe(tracker, "ann@example.org", "Ann Example")
+    bob = subscribe(tracker, "bob@example.org", "Bob", actors=["atlantis"])
+    return World(this_week(), ann, bob)

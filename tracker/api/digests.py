@@ -1,0 +1,82 @@
+"""The weekly digest over HTTP (editor): preview a week as a subscriber sees it, send a week now, its ledger."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+
+from tracker.api.auth import require
+from tracker.api.deps import get_app_settings, get_tracker
+from tracker.api.problems import Invalid
+from tracker.api.users import User
+from tracker.config import Settings
+from tracker.digest import service
+from tracker.digest.deliver import BadSmtpUrl
+from tracker.digest.render import BadBaseUrl
+from tracker.digest.week import BadWeek, IsoWeek
+from tracker.domain.errors import InvalidCommand
+from tracker.service.handlers import NotFound, Tracker
+
+router = APIRouter(tags=["digest"])
+Editor = Annotated[User, Depends(require("editor"))]
+Track = Annotated[Tracker, Depends(get_tracker)]
+Config = Annotated[Settings, Depends(get_app_settings)]
+
+
+def _week(settings: Settings, label: str | None) -> IsoWeek:
+    try:
+        return IsoWeek.parse(label) if label else service.last_ended_week(settings)
+    except BadWeek as error:
+        raise Invalid("invalid-week", str(error)) from None
+
+
+@router.get("/digests/preview", response_model=None)
+def preview_digest(
+    tracker: Track, settings: Config, _: Editor, week: str | None = None, subscriber: str | None = None,
+    format: Literal["json", "html", "text"] = "json",
+) -> Any:
+    """The digest of `week` (default: the last ended one) as `subscriber` (an email) would get it, or unfiltered."""
+    try:
+        result = service.preview(tracker, settings, _week(settings, week), subscriber)
+    except InvalidCommand as error:
+        raise Invalid("invalid-email", str(error)) from None
+    except LookupError as error:
+        raise NotFound(str(error)) from None
+    except BadBaseUrl as error:
+        raise HTTPException(503, f"the digest is misconfigured: {error}") from None
+    if format == "html":
+        return HTMLResponse(result.rendered.html)
+    if format == "text":
+        return PlainTextResponse(result.rendered.text)
+    digest = result.digest
+    return {
+        "week": digest.week, "subscriber": None if subscriber is None else digest.email,
+        "subject": result.rendered.subject, "quiet": digest.quiet,
+        "counts": {
+            "status_changes": len(digest.status_changes), "new_evidence": digest.new_evidence_count,
+            "awaiting_review": digest.review.count, "due_soon": len(digest.due_soon),
+            "overdue": len(digest.overdue), "resolved": len(digest.resolved),
+        },
+        "text": result.rendered.text, "html": result.rendered.html,
+    }
+
+
+@router.post("/digests/send")
+def send_digest(
+    tracker: Track, settings: Config, _: Editor, week: str | None = None, retry_now: bool = False,
+) -> JSONResponse:
+    """Send what is still owed for `week` now (those already served get nothing; a rerun is safe)."""
+    target = _week(settings, week)
+    try:
+        report = service.send_week(tracker, settings, target, ignore_backoff=retry_now)
+    except (BadSmtpUrl, BadBaseUrl) as error:
+        raise HTTPException(503, f"digest delivery is misconfigured: {error}") from None
+    return JSONResponse(report.as_dict())
+
+
+@router.get("/digests/status")
+def digest_status(tracker: Track, settings: Config, _: Editor, week: str | None = None) -> dict[str, Any]:
+    """The week's delivery ledger: how many were sent, skipped, failed, in flight or still pending."""
+    return service.week_status(tracker.store, _week(settings, week))

@@ -1,0 +1,167 @@
+"""Subscribers of the weekly digest (editor), and unsubscribing by signed link (no bearer token).
+
+`router` is included by the app factory with the editor role. `public_router` holds /unsubscribe,
+which must work from a mail client: the signed token in the link is the credential, so it is included
+without authentication (see tracker/api/app.py).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from tracker.api.auth import require
+from tracker.api.commanding import Outcome, run_command
+from tracker.api.deps import get_app_settings, get_store, get_tracker
+from tracker.api.problems import problem
+from tracker.api.users import User
+from tracker.config import Settings
+from tracker.digest.tokens import BadToken, load_or_create_secret, read_token
+from tracker.domain.subscriber import AddSubscriber, RemoveSubscriber, subscriber_id_for
+from tracker.projections.tables import subscribers as subscribers_table
+from tracker.service.handlers import NotFound, Tracker, UnitOfWork, subscriber_stream
+from tracker.store import EventStore
+
+router = APIRouter(tags=["digest"])
+public_router = APIRouter(tags=["digest"])
+Editor = Annotated[User, Depends(require("editor"))]
+Track = Annotated[Tracker, Depends(get_tracker)]
+Config = Annotated[Settings, Depends(get_app_settings)]
+Store = Annotated[EventStore, Depends(get_store)]
+TOKEN_PATTERN = r"^[0-9a-f.A-Za-z_-]{1,200}$"
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actors: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=100)
+    topics: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=100)
+    kinds: list[Literal["claim", "prediction", "prescription"]] = Field(default_factory=list, max_length=3)
+    propositions: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=100)
+
+
+class SubscriberBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=254, examples=["reader@example.org"])
+    name: str = Field("", max_length=200, examples=["A. Reader"])
+    filters: Filters = Field(default_factory=Filters)
+    quiet_weeks: Literal["note", "skip"] = Field(
+        "note", description="a week with nothing to report: send a short note, or nothing")
+
+
+class SubscriberOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    filters: dict[str, list[str]]
+    quiet_weeks: str
+    active: bool
+    subscription: int
+    version: int
+
+
+def _out(row: sa.Row) -> SubscriberOut:
+    return SubscriberOut(
+        id=row.subscriber_id, email=row.email, name=row.name, filters=json.loads(row.filters),
+        quiet_weeks=row.quiet_weeks, active=bool(row.active), subscription=row.subscription, version=row.version,
+    )
+
+
+def _row(connection: sa.Connection, subscriber_id: str) -> sa.Row | None:
+    return connection.execute(
+        sa.select(subscribers_table).where(subscribers_table.c.subscriber_id == subscriber_id)
+    ).first()
+
+
+@router.post("/subscribers", status_code=201, response_model=SubscriberOut,
+             responses={409: {"description": "already subscribed"}, 422: {"description": "not a plain address"}})
+def add_subscriber(body: SubscriberBody, request: Request, tracker: Track, user: Editor) -> JSONResponse:
+    """Subscribe an address to the weekly digest, optionally only for some actors, topics, kinds or propositions."""
+
+    def work(uow: UnitOfWork, _expected: int | None) -> Outcome:
+        command = AddSubscriber(email=body.email, name=body.name, filters=body.filters.model_dump(),
+                                quiet_weeks=body.quiet_weeks)
+        subscriber_id = subscriber_id_for(body.email)
+        uow.execute(subscriber_stream(subscriber_id), command)
+        row = _row(uow.connection, subscriber_id)
+        assert row is not None
+        return Outcome(201, _out(row), str(row.version))
+
+    return run_command(request, tracker, user, body.model_dump(), work)
+
+
+@router.get("/subscribers", response_model=list[SubscriberOut])
+def list_subscribers(store: Store, _: Editor, include_removed: bool = False) -> list[SubscriberOut]:
+    """Subscribers in address order; removed ones too with include_removed=true."""
+    query = sa.select(subscribers_table).order_by(subscribers_table.c.email)
+    if not include_removed:
+        query = query.where(subscribers_table.c.active.is_(True))
+    with store.engine.connect() as connection:
+        return [_out(row) for row in connection.execute(query)]
+
+
+@router.delete("/subscribers/{subscriber_id}", response_model=SubscriberOut)
+def remove_subscriber(subscriber_id: str, request: Request, tracker: Track, user: Editor) -> JSONResponse:
+    """Stop sending the digest to this subscriber (removing twice changes nothing)."""
+
+    def work(uow: UnitOfWork, _expected: int | None) -> Outcome:
+        uow.execute(subscriber_stream(subscriber_id), RemoveSubscriber(reason="removed by an editor", via="editor"))
+        row = _row(uow.connection, subscriber_id)
+        if row is None:
+            raise NotFound(f"no subscriber {subscriber_id}")
+        return Outcome(200, _out(row), str(row.version))
+
+    return run_command(request, tracker, user, {"subscriber_id": subscriber_id}, work)
+
+
+# ---- unsubscribe by link (no bearer token) --------------------------------------------------------
+
+def _unsubscribe(tracker: Tracker, settings: Settings, token: str, via: str) -> tuple[str, bool] | JSONResponse:
+    try:
+        wanted = read_token(load_or_create_secret(settings.digest_secret, settings.digest_secret_file), token)
+    except BadToken as error:
+        return problem(400, "bad-unsubscribe-token", "The unsubscribe link is not valid", str(error))
+    with tracker.unit_of_work(actor="system:unsubscribe", causation_id=f"unsubscribe:{via}") as uow:
+        stream = subscriber_stream(wanted.subscriber_id)
+        loaded = uow.load(stream)
+        if loaded.state is None:
+            return problem(400, "bad-unsubscribe-token", "The unsubscribe link is not valid",
+                           "no such subscription")
+        recorded = uow.execute(stream, RemoveSubscriber(reason="unsubscribe link", via=via,
+                                                        subscription=wanted.subscription))
+        return loaded.state.email, bool(recorded)
+
+
+@public_router.get("/unsubscribe", response_class=HTMLResponse,
+                   responses={400: {"description": "the token is malformed or forged"}})
+def unsubscribe_page(
+    tracker: Track, settings: Config, token: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse | JSONResponse:
+    """Follow the link in a digest to stop receiving it. Safe to repeat."""
+    outcome = _unsubscribe(tracker, settings, token, "unsubscribe-link")
+    if isinstance(outcome, JSONResponse):
+        return outcome
+    email, _changed = outcome
+    body = (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head>"
+        "<body style=\"font-family:Georgia,serif;max-width:40em;margin:3em auto;\">"
+        f"<h1>Unsubscribed</h1><p>{html.escape(email)} will no longer receive the Policy Tracker weekly digest."
+        "</p></body></html>"
+    )
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@public_router.post("/unsubscribe", responses={400: {"description": "the token is malformed or forged"}})
+def unsubscribe_one_click(
+    tracker: Track, settings: Config, token: Annotated[str, Query(max_length=200)] = "",
+) -> JSONResponse:
+    """RFC 8058 one-click unsubscribe: mail clients POST `List-Unsubscribe=One-Click` to the header's URL."""
+    outcome = _unsubscribe(tracker, settings, token, "one-click")
+    if isinstance(outcome, JSONResponse):
+        return outcome
+    return JSONResponse({"unsubscribed": True, "changed": outcome[1]})
