@@ -137,7 +137,7 @@ def _unsubscribe(tracker: Tracker, settings: Settings, token: str, via: str) -> 
         return loaded.state.email, bool(recorded)
 
 
-@public_router.get("/unsubscribe", response_class=HTMLResponse,
+@public_router.get("/unsubscribe", response_class=HTMLResponse, response_model=None,
                    responses={400: {"description": "the token is malformed or forged"}})
 def unsubscribe_page(
     tracker: Track, settings: Config, token: Annotated[str, Query(max_length=200)] = "",
