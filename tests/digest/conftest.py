@@ -32,11 +32,13 @@ def settings(database_url: str, smtp: SmtpServer, tmp_path: Path) -> Settings:
 
 
 def make_settings(database_url: str, smtp_url: str | None, tmp_path: Path, **extra: object) -> Settings:
-    return Settings(
-        database_url=database_url, smtp_url=smtp_url, digest_secret=SECRET, public_base_url="https://tracker.example",
-        outbox_dir=str(tmp_path / "outbox"), timezone="UTC", digest_secret_file=str(tmp_path / "secret"),
-        feeds_file=str(tmp_path / "none.toml"), audit_key_file=str(tmp_path / "audit.pem"), **extra,  # type: ignore[arg-type]
-    )
+    values: dict[str, object] = {
+        "database_url": database_url, "smtp_url": smtp_url, "digest_secret": SECRET,
+        "public_base_url": "https://tracker.example", "outbox_dir": str(tmp_path / "outbox"), "timezone": "UTC",
+        "digest_secret_file": str(tmp_path / "secret"), "feeds_file": str(tmp_path / "none.toml"),
+        "audit_key_file": str(tmp_path / "audit.pem"),
+    }
+    return Settings(**{**values, **extra})  # type: ignore[arg-type]
 
 
 def this_week() -> IsoWeek:

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -187,11 +188,21 @@ def owner_gone(owner: dict[str, Any]) -> bool:
 
 
 class _Fault:
-    """Fault injection for the crash tests: exit hard after the Nth send or the Nth DigestSent."""
+    """Test hooks: exit hard after the Nth send or the Nth DigestSent; or hold at the start of the batch
+    until a file exists (so that two senders really start together)."""
 
     def __init__(self, spec: str | None) -> None:
         self.point, _, count = (spec or "").partition("=")
         self.left = int(count) if count.isdigit() else 0
+        if self.point == "hold-until":
+            self.hold = Path(count)
+
+    def wait(self) -> None:
+        if self.point == "hold-until":
+            self.hold.with_name(f"{self.hold.name}.ready.{os.getpid()}").touch()
+            deadline = time.monotonic() + 60
+            while not self.hold.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
 
     def hit(self, point: str) -> None:
         if self.point == point and self.left > 0:
@@ -237,6 +248,7 @@ def send_week(
     subscribers = load_subscribers(store)
     snap: WeekSnapshot | None = None
     transport = transport or transport_for(settings.smtp_url, settings.outbox_dir)
+    fault.wait()
     try:
         for subscriber_id in ledger.batch:
             while True:  # until this subscriber is dealt with (a lost claim race means: look again)
