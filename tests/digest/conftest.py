@@ -15,6 +15,7 @@ from tracker.digest.week import IsoWeek
 from tracker.domain import evidence, proposition
 from tracker.domain.subscriber import AddSubscriber, subscriber_id_for
 from tracker.service.handlers import Tracker, evidence_stream, subscriber_stream
+from tracker.store import NewEvent
 from tracker.store.envelope import iso, utc_now
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -55,12 +56,14 @@ def subscribe(tracker: Tracker, email: str, name: str = "", quiet_weeks: str = "
 
 
 def ingest(tracker: Tracker, evidence_id: str, title: str, link: str | None = None) -> None:
-    with tracker.unit_of_work(actor="system:test") as uow:
-        uow.execute(evidence_stream(evidence_id), evidence.IngestEvidence(
-            evidence_id=evidence_id, title=title, link=link or f"https://news.example/{evidence_id}",
-            summary="", published_at=iso(utc_now()), published_is_fetch_time=False, feed="test-feed",
-            guid=evidence_id, language="en", content_hash="0" * 64,
-        ))
+    """An EvidenceIngested event as ingestion writes it. Appended to the store directly: the digest reads the
+    events, not the evidence read model (whose projection belongs to the ingestion work)."""
+    (event,) = evidence.decide(None, evidence.IngestEvidence(
+        evidence_id=evidence_id, title=title, link=link or f"https://news.example/{evidence_id}",
+        summary="", published_at=iso(utc_now()), published_is_fetch_time=False, feed="test-feed",
+        guid=evidence_id, language="en", content_hash="0" * 64,
+    ))
+    tracker.store.append(evidence_stream(evidence_id), 0, [NewEvent(event.type, event.data)], actor="system:test")
 
 
 def register(tracker: Tracker, pid: str, statement: str, *, kind: str = "prediction", actors: list[str] | None = None,
