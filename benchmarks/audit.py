@@ -181,8 +181,16 @@ def measure(kind: str, url: str, key_file: str, extra: str) -> dict[str, Any]:
     elif kind == "asof":
         out = measure_as_of(store)
     out["seconds"] = round(time.perf_counter() - started, 2)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+def peak_rss_mb() -> float:
+    """This process's own high-water RSS (VmHWM). ru_maxrss would carry the forking parent's peak over exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def measure_as_of(store: EventStore) -> dict[str, Any]:

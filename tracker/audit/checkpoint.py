@@ -99,14 +99,24 @@ def sign(key: Ed25519PrivateKey, size: int, root: bytes, last_hash: str) -> Chec
 
 
 def event_hashes(store: EventStore, *, to: int | None = None, page_size: int = 20000) -> Iterator[bytes]:
-    """Raw event hashes (the Merkle leaves) for positions 1..to, in order; a gap raises StoreError."""
+    """Raw event hashes (the Merkle leaves) for positions 1..to, in order; a gap raises StoreError.
+
+    Reads two narrow columns on the DBAPI cursor: at a million events SQLAlchemy rows were half the time.
+    """
     expected = 1
+    last = to if to is not None else 2**62
+    mark = "?" if store.engine.dialect.name == "sqlite" else "%s"
+    sql = (f"SELECT position, hash FROM events WHERE position >= {mark} AND position <= {mark} "
+           f"ORDER BY position LIMIT {mark}")
     with store.engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None
         while True:
-            query = sa.select(events.c.position, events.c.hash).where(events.c.position >= expected)
-            if to is not None:
-                query = query.where(events.c.position <= to)
-            rows = connection.execute(query.order_by(events.c.position).limit(page_size)).all()
+            cursor = driver.cursor()
+            cursor.execute(sql, (expected, last, page_size))
+            rows = cursor.fetchall()
+            cursor.close()
+            driver.rollback()  # end the read snapshot between pages
             if not rows:
                 break
             for position, digest in rows:
@@ -114,7 +124,6 @@ def event_hashes(store: EventStore, *, to: int | None = None, page_size: int = 2
                     raise StoreError(f"position {expected} is missing from the log")
                 yield bytes.fromhex(digest)
                 expected += 1
-            connection.rollback()
     if to is not None and expected <= to:
         raise StoreError(f"the log ends at position {expected - 1}, before {to}")
 
