@@ -1,0 +1,296 @@
+"""Normalise feedparser entries into evidence items, and the keys used to recognise the same story twice.
+
+Pure functions: no I/O, no clock (the fetch time is passed in).
+
+- `canonical_link(url)`: lowercase scheme and host, no default port, no fragment, no tracking parameters,
+  remaining query parameters sorted; http(s) only.
+- `evidence_id`: first 16 hex chars of SHA-256 over the canonical link (or, without a link, the feed name and
+  guid; without either, the feed name and content hash), so the same story from the same URL always gets the
+  same id, whichever feed it came through.
+- `title_key` / `similar_titles`: near-identical-title dedupe across feeds (the caller limits it to a few days).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+import time
+import unicodedata
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from rapidfuzz import fuzz
+
+MAX_SUMMARY_CHARS = 2000
+MAX_TITLE_CHARS = 500
+SIMILAR_TITLE_THRESHOLD = 92.0
+# Dates further ahead than this are treated as wrong (clock skew allowance) and replaced by the fetch time.
+FUTURE_SKEW = timedelta(days=1)
+
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "ref", "ref_src", "cmpid",
+     "_hsenc", "_hsmi", "mkt_tok", "ocid", "smid", "spm"}
+)
+TRACKING_PREFIXES = ("utm_", "at_")
+
+# Negations and "against" stay: they distinguish opposite headlines.
+STOPWORDS = frozenset(
+    """a an the and or but of in on at to for from by with as is are was were be been it its this that these those
+    into over after before about amid says said say will would could can may might has have had
+    than then so if live update updates""".split()
+)
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One news item, normalised. `published_is_fetch_time` flags that the feed gave no usable date."""
+
+    evidence_id: str
+    feed_name: str
+    guid: str
+    title: str
+    link: str | None
+    summary: str
+    published: datetime
+    published_is_fetch_time: bool
+    fetched_at: datetime
+    language: str | None
+    content_hash: str
+
+    @property
+    def title_key(self) -> str:
+        return title_key(self.title)
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-ready dict (ISO 8601 UTC times) for an event payload."""
+        data = asdict(self)
+        data["published"] = self.published.isoformat()
+        data["fetched_at"] = self.fetched_at.isoformat()
+        return data
+
+
+def normalise_entry(
+    entry: dict[str, Any], *, feed_name: str, fetched_at: datetime, feed_language: str | None = None
+) -> EvidenceItem | None:
+    """One feedparser entry -> EvidenceItem, or None when it has neither a title, a summary nor a link.
+
+    `fetched_at` must be timezone-aware; it stands in for the publication time when the entry has none (or an
+    implausible one), with `published_is_fetch_time=True`. `feed_language` is the feed-level fallback.
+    """
+    if fetched_at.tzinfo is None:
+        raise ValueError("fetched_at must be timezone-aware")
+    fetched_at = fetched_at.astimezone(UTC)
+    title = _truncate(_field_text(entry, "title"), MAX_TITLE_CHARS)
+    summary = _truncate(_summary_text(entry), MAX_SUMMARY_CHARS)
+    link = canonical_link(_str(entry.get("link")))
+    if not (title or summary or link):
+        return None
+    content = content_hash(title, summary)
+    guid = _str(entry.get("id")).strip() or link or f"sha256:{content}"
+    published = _entry_time(entry)
+    flagged = published is None or published > fetched_at + FUTURE_SKEW
+    return EvidenceItem(
+        evidence_id=evidence_id(link=link, guid=_str(entry.get("id")).strip() or None, feed_name=feed_name,
+                                content=content),
+        feed_name=feed_name,
+        guid=guid,
+        title=title,
+        link=link,
+        summary=summary,
+        published=fetched_at if flagged or published is None else published,
+        published_is_fetch_time=flagged,
+        fetched_at=fetched_at,
+        language=_language(entry, feed_language),
+        content_hash=content,
+    )
+
+
+def dedupe(items: list[EvidenceItem]) -> list[EvidenceItem]:
+    """Drop repeats of the same evidence_id within one batch (feeds do repeat guids), keeping the first."""
+    seen: set[str] = set()
+    unique = []
+    for item in items:
+        if item.evidence_id not in seen:
+            seen.add(item.evidence_id)
+            unique.append(item)
+    return unique
+
+
+# --- identity -------------------------------------------------------------------------------------------------
+
+
+def evidence_id(*, link: str | None, guid: str | None, feed_name: str, content: str) -> str:
+    """Stable id: from the canonical link; else feed + guid (guids are only unique per feed); else content."""
+    if link:
+        basis = f"link:{link}"
+    elif guid:
+        basis = f"guid:{feed_name}\n{guid}"
+    else:
+        basis = f"content:{feed_name}\n{content}"
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+
+
+def content_hash(title: str, summary: str) -> str:
+    return hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
+
+
+def canonical_link(url: str | None) -> str | None:
+    """Canonical form of an http(s) link, or None for anything else (relative, javascript:, mailto:, ...)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if scheme not in ("http", "https") or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    query = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+
+
+# --- near-identical titles ------------------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Casefold and strip combining marks (é -> e, й -> и); scripts are kept, so Cyrillic stays Cyrillic."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def title_key(title: str) -> str:
+    """Folded words without punctuation or stopwords: 'Kremlin says: NO deal!' -> 'kremlin no deal'."""
+    words = re.findall(r"\w+", fold(title))
+    return " ".join(w for w in words if w not in STOPWORDS)
+
+
+def similar_titles(a: str, b: str, threshold: float = SIMILAR_TITLE_THRESHOLD) -> bool:
+    """True for near-identical headlines (token-sorted ratio of their keys >= threshold). Very short keys
+    (under three words) must match exactly, since two-word headlines collide too easily."""
+    ka, kb = title_key(a), title_key(b)
+    if not ka or not kb:
+        return False
+    if min(len(ka.split()), len(kb.split())) < 3:
+        return ka == kb
+    return fuzz.token_sort_ratio(ka, kb) >= threshold
+
+
+# --- text -----------------------------------------------------------------------------------------------------
+
+
+class _TextExtractor(HTMLParser):
+    """Collects visible text; drops script/style and similar blocks entirely; blocks become spaces."""
+
+    SKIP = frozenset({"script", "style", "noscript", "template", "iframe", "object", "svg", "head", "title"})
+    BREAK = frozenset({"p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+                       "blockquote", "section", "article", "figure", "figcaption", "hr", "table", "pre"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skipping += 1
+        elif tag in self.BREAK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self.BREAK:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment: tags and scripts removed, entities decoded, whitespace collapsed."""
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    return collapse("".join(parser.parts))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200e\u200f\ufeff]")
+
+
+def collapse(text: str) -> str:
+    return " ".join(_CONTROL.sub("", text).split())
+
+
+def _truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit * 0.8:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def _field_text(entry: dict[str, Any], name: str) -> str:
+    value = _str(entry.get(name))
+    detail = entry.get(f"{name}_detail") or {}
+    kind = str(detail.get("type", "text/plain")) if isinstance(detail, dict) else "text/plain"
+    if "html" in kind:
+        return html_to_text(value)
+    return collapse(html.unescape(value)) if "&" in value else collapse(value)
+
+
+def _summary_text(entry: dict[str, Any]) -> str:
+    if _str(entry.get("summary")).strip():
+        return _field_text(entry, "summary")
+    for part in entry.get("content") or []:
+        if isinstance(part, dict) and _str(part.get("value")).strip():
+            value = _str(part["value"])
+            return html_to_text(value) if "html" in str(part.get("type", "")) else collapse(value)
+    return ""
+
+
+def _entry_time(entry: dict[str, Any]) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        parsed = entry.get(key)
+        if isinstance(parsed, time.struct_time | tuple) and len(parsed) >= 6:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(tuple(parsed)), UTC)  # feedparser gives UTC
+            except (OverflowError, ValueError, OSError):
+                continue
+    return None
+
+
+def _language(entry: dict[str, Any], feed_language: str | None) -> str | None:
+    candidates: list[object] = [entry.get("language")]
+    for key in ("title_detail", "summary_detail"):
+        detail = entry.get(key)
+        if isinstance(detail, dict):
+            candidates.append(detail.get("language"))
+    candidates.append(feed_language)
+    for value in candidates:
+        if isinstance(value, str) and value.strip():
+            return value.strip().lower()
+    return None
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
