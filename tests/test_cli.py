@@ -6,6 +6,7 @@ User mistakes must end as one line on stderr and a non-zero exit, never a traceb
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -228,7 +229,14 @@ def test_serve_on_an_empty_store_migrates_seeds_and_answers(tmp_path: Path) -> N
                 assert time.monotonic() < deadline, "serve did not answer within 30 s"
                 time.sleep(0.2)
         assert health.status_code == 200 and health.json()["status"] == "ok"
-        page = httpx.get(f"{base}/propositions", params={"limit": 200}, timeout=5)
+        # with no users yet, serve creates an admin and prints its token once (before it starts listening)
+        printed = re.findall(r"token \(shown only this once\): (\S+)", (tmp_path / "serve.log").read_text())
+        assert len(printed) == 1, (tmp_path / "serve.log").read_text()
+        anonymous = httpx.get(f"{base}/propositions", timeout=5)
+        assert anonymous.status_code == 401
+        page = httpx.get(
+            f"{base}/propositions", params={"limit": 200}, headers={"Authorization": f"Bearer {printed[0]}"}, timeout=5
+        )
         assert page.status_code == 200
         body = page.json()
         assert isinstance(body["items"], list) and "next_cursor" in body

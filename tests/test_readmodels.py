@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from tracker.api.app import create_app
+from tracker.api.users import add_user
 from tracker.domain.errors import UnknownMatch
 from tracker.domain.proposition import (
     ConfirmMatch,
@@ -176,7 +177,9 @@ def test_replay_to_a_position_stops_there(tracker: Tracker) -> None:
 
 @pytest.fixture
 def client(tracker: Tracker) -> TestClient:
-    return TestClient(create_app(tracker.store))
+    """A client that reads as a real user: every request carries a reader's bearer token."""
+    token = add_user(tracker.store.engine, "reader", "reader")
+    return TestClient(create_app(tracker.store), headers={"Authorization": f"Bearer {token}"})
 
 
 def test_overdue_flag_and_filter(tracker: Tracker, client: TestClient) -> None:
