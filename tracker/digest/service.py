@@ -224,6 +224,10 @@ def send_week(
     """Send what is still owed for `week`. resume_only: do not start a week that has no batch yet."""
     store = tracker.store
     report = RunReport(week.label)
+    # Configuration mistakes surface before anything is recorded, whether or not anyone is owed mail.
+    transport = transport or transport_for(settings.smtp_url, settings.outbox_dir)
+    sender = from_address(settings.digest_from).addr_spec
+    base_url(settings.public_base_url)
     ledger = load_ledger(store, week)
     if not ledger.started:
         if resume_only:
@@ -244,10 +248,8 @@ def send_week(
     with _ACTIVE_LOCK:
         _ACTIVE_RUNS.add(run)
     fault = _Fault(os.environ.get(FAULT_ENV))
-    sender = from_address(settings.digest_from).addr_spec
     subscribers = load_subscribers(store)
     snap: WeekSnapshot | None = None
-    transport = transport or transport_for(settings.smtp_url, settings.outbox_dir)
     fault.wait()
     try:
         for subscriber_id in ledger.batch:
