@@ -95,11 +95,19 @@ def seed_command(path: Path | None) -> None:
     from tracker.seeding import seed
 
     app = _app()
-    result = seed(app.tracker, path or Path(app.settings.seeds_dir), progress=lambda pid: click.echo(f"  + {pid}"))
+    result = seed(
+        app.tracker, path or Path(app.settings.seeds_dir), article_dir=Path(app.settings.article_dir),
+        progress=lambda pid: click.echo(f"  + {pid}"),
+    )
     click.echo(
         f"seeded: {result.sources_added} source(s) and {result.propositions_added} proposition(s) added, "
         f"{result.propositions_present} already present"
     )
+    if result.propositions_added:
+        from tracker.service.suggestions import backfill
+
+        added = backfill(app.tracker, app.settings, result.added_ids)
+        click.echo(f"backfill: {added} suggestion(s) from evidence already in the store")
 
 
 # ---- serve ----------------------------------------------------------------------------------------
@@ -123,15 +131,29 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     if app.store.head() == 0 and not (seeds_dir / "propositions.yaml").is_file():
         click.echo(f"empty store and no seed files in {seeds_dir}/: serving an empty tracker", err=True)
     elif app.store.head() == 0:
-        result = seed(app.tracker, seeds_dir)
+        result = seed(app.tracker, seeds_dir, article_dir=Path(app.settings.article_dir))
         click.echo(f"empty store: seeded {result.propositions_added} propositions")
     from tracker.api.users import first_admin_token
 
     token = first_admin_token(app.store.engine)
     if token is not None:
         click.echo(f"no users yet: created user 'admin'; its token (shown only this once): {token}")
+    elector = None
+    if not no_scheduler:
+        from tracker.leader import LeaderElector
+        from tracker.scheduler import build_scheduler
+
+        scheduler = build_scheduler(app.tracker, app.settings)
+        scheduler.start(paused=True)  # jobs run only while this replica is the leader
+        elector = LeaderElector(app.store.engine, on_elected=scheduler.resume, on_deposed=scheduler.pause)
+        elector.start()
+        click.echo(f"scheduler: {len(scheduler.get_jobs())} job(s), running while this replica leads")
     click.echo(f"serving on http://{host}:{port} (docs at /docs)")
-    uvicorn.run(create_app(app.store, app.settings), host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(create_app(app.store, app.settings), host=host, port=port, log_level="info")
+    finally:
+        if elector is not None:
+            elector.stop()
 
 
 # ---- users (issue 4) -------------------------------------------------------------------------------
@@ -178,6 +200,67 @@ def users_list() -> None:
 
     for name, role, created, revoked in list_users(_app().store.engine):
         click.echo(f"{name:20} {role:8} created {created}" + (f" revoked {revoked}" if revoked else ""))
+
+
+# ---- feeds and ingestion --------------------------------------------------------------------------
+
+@main.command("ingest")
+@click.option("--feed", "feed_name", help="Only this feed (its name or id).")
+@friendly
+def ingest(feed_name: str | None) -> None:
+    """One ingestion pass now over every enabled feed (due or not), with a summary."""
+    from tracker.ingest.runner import enabled_feed_ids, feed_id_for, ingest_pass, load_and_sync
+
+    app = _app()
+    load_and_sync(app.tracker, app.settings)
+    feed_ids = enabled_feed_ids(app.tracker)
+    if feed_name is not None:
+        wanted = feed_id_for(feed_name)
+        if wanted not in feed_ids:
+            raise UserError(f"no enabled feed named {feed_name!r} (see `tracker feeds list`)")
+        feed_ids = [wanted]
+    with click.progressbar(length=len(feed_ids), label="fetching feeds", file=sys.stderr,
+                           item_show_func=lambda o: o.feed_id if o else "") as bar:
+        summary = ingest_pass(app.tracker, app.settings, feed_ids=feed_ids, on_feed=lambda o: bar.update(1, o))
+    for outcome in summary.outcomes:
+        if outcome.error:
+            click.echo(f"  {outcome.feed_id}: {outcome.result}: {outcome.error}", err=True)
+    click.echo(summary.line())
+
+
+@main.group()
+def feeds() -> None:
+    """News feeds (configured in feeds/feeds.toml)."""
+
+
+@feeds.command("list")
+@friendly
+def feeds_list() -> None:
+    """Each feed's state: last fetch, HTTP status, error count, next check, items."""
+    import sqlalchemy as sa
+
+    from tracker.ingest import fetchstate
+    from tracker.ingest.runner import load_and_sync
+    from tracker.projections.tables import feeds as feeds_table
+
+    app = _app()
+    load_and_sync(app.tracker, app.settings)
+    with app.store.engine.connect() as connection:
+        rows = connection.execute(sa.select(feeds_table).order_by(feeds_table.c.feed_id)).all()
+        states = fetchstate.load_all(connection)
+    header = f"{'feed':32} {'on':3} {'last fetch':20} {'http':4} {'err':3} {'next check':20} {'items':>5}"
+    click.echo(header)
+    for row in rows:
+        state = states.get(row.feed_id) or fetchstate.FetchState(row.feed_id)
+        click.echo(
+            f"{row.feed_id[:32]:32} {'yes' if row.enabled else 'no':3} {(state.last_fetch_at or '-')[:19]:20} "
+            f"{state.last_status or '-':>4} {state.error_count:>3} {(state.next_check_at or 'now')[:19]:20} "
+            f"{state.items_total:>5}"
+        )
+        if not row.enabled and row.disabled_reason:
+            click.echo(f"    disabled: {row.disabled_reason}")
+        elif state.last_error:
+            click.echo(f"    last error: {state.last_error}")
 
 
 # ---- audit ----------------------------------------------------------------------------------------

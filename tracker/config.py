@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,12 @@ class Settings(BaseSettings):
     digest_cron: str = "0 7 * * mon"
     timezone: str = "UTC"
     allow_private_feeds: bool = False
+    # Matching: below `match_suggest` nothing is proposed; at or above `match_auto` (off when unset)
+    # the matcher confirms by itself. auto is never below suggest.
+    match_suggest: float = Field(0.42, ge=0.0, le=1.0)
+    match_auto: float | None = Field(None, ge=0.0, le=1.0)
+    feed_max_errors: int = Field(5, ge=1)
+    backfill_days: int = Field(120, ge=1)
     audit_key_file: str = "keys/audit-ed25519.pem"
     # Weekly digest: links in mails point under public_base_url; the unsubscribe-token secret is
     # digest_secret or, when unset, a random one created in digest_secret_file (outside the database).
@@ -26,6 +33,12 @@ class Settings(BaseSettings):
     digest_secret: str | None = None
     digest_secret_file: str = "keys/digest-secret"
     outbox_dir: str = "outbox"
+
+    @model_validator(mode="after")
+    def _auto_not_below_suggest(self) -> Settings:
+        if self.match_auto is not None and self.match_auto < self.match_suggest:
+            raise ValueError("TRACKER_MATCH_AUTO must not be below TRACKER_MATCH_SUGGEST")
+        return self
 
 
 @lru_cache

@@ -31,6 +31,7 @@ class SeedResult:
     sources_added: int
     propositions_added: int
     propositions_present: int
+    added_ids: tuple[str, ...] = ()
 
 
 def sha256_text(text: str) -> str:
@@ -158,7 +159,8 @@ def seed(
             actor=ACTOR, correlation_id=f"seed:{source_id}",
         )
         sources_added = 1
-    added = present = 0
+    present = 0
+    added_ids: list[str] = []
     occurred = parse_iso(published if "T" in published else f"{published}T00:00:00Z")
     for item in items:
         if tracker.load(proposition_stream(item["id"])).version:
@@ -168,7 +170,7 @@ def seed(
             item["id"], register_command(source_id, item), actor=ACTOR, expected_version=0,
             occurred_at=occurred, correlation_id=f"seed:{source_id}",
         )
-        added += 1
+        added_ids.append(item["id"])
         if progress:
             progress(item["id"])
-    return SeedResult(sources_added, added, present)
+    return SeedResult(sources_added, len(added_ids), present, tuple(added_ids))

@@ -115,7 +115,7 @@ def refresh_feed(
 
     parsed = None
     if result.kind is FetchKind.OK:
-        parsed = parse_feed(result.body, result.headers)
+        parsed = parse_feed(result.body, result.headers, base_url=result.final_url or result.url)
         if not parsed.entries:
             outcome.error = parsed.error or "the feed holds no entries"
     elif not not_modified:
@@ -138,7 +138,7 @@ def refresh_feed(
                 outcome.result = "fetched"
                 state.warning = parsed.warning
                 outcome.warning = parsed.warning
-                _ingest_entries(uow, feed, parsed.entries, suggester, now, outcome)
+                _ingest_entries(uow, feed, parsed.entries, parsed.language, suggester, now, outcome)
                 state.items_total += outcome.items_new
             ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else timedelta(0)
             state.next_check_at = _next_check(now, max(interval, ttl), result, 0, settings.max_backoff)
@@ -162,13 +162,14 @@ def _ingest_entries(
     uow: UnitOfWork,
     feed: feed_domain.Feed,
     entries: Sequence[Any],
+    feed_language: str | None,
     suggester: Suggester,
     now: datetime,
     outcome: RefreshOutcome,
 ) -> None:
     seen_in_pass: set[str] = set()
     for entry in entries:
-        item = normalise_entry(entry, feed_name=feed.feed_id, fetched_at=now)
+        item = normalise_entry(entry, feed_name=feed.feed_id, fetched_at=now, feed_language=feed_language)
         if item is None:
             continue
         evidence_id = _existing_duplicate(uow.connection, item) or item.evidence_id

@@ -5,6 +5,7 @@ The functions here only call the service layer; the scheduler and the CLI both u
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,8 @@ def sync_feeds(tracker: Tracker, configs: list[FeedConfig]) -> list[str]:
             current = uow.load(stream).state
             if current is None:
                 command: object = feed_domain.RegisterFeed(
-                    feed_id=feed_id, name=config.name, url=config.url, path=config.path,
+                    feed_id=feed_id, name=config.name, url=config.url,
+                    path=os.path.relpath(config.path) if config.path else None,
                     interval_minutes=config.interval_minutes, tags=tuple(config.tags), sample=config.sample,
                 )
             else:

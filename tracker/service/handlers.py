@@ -110,8 +110,12 @@ class UnitOfWork:
         *,
         expected_version: int | None = None,
         occurred_at: datetime | None = None,
+        actor: str | None = None,
     ) -> list[RecordedEvent]:
-        """Decide and append one command; raises DomainError/ConcurrencyError/NotFound with nothing written."""
+        """Decide and append one command; raises DomainError/ConcurrencyError/NotFound with nothing written.
+
+        `actor` overrides the unit's actor for this command (e.g. system:matcher inside an ingestion pass).
+        """
         loaded = self.load(stream_id)
         if expected_version is not None and expected_version != loaded.version:
             raise ConcurrencyError(stream_id, expected_version, loaded.version)
@@ -122,7 +126,7 @@ class UnitOfWork:
             return []
         new = _fold_more(stream_id, loaded, events)
         recorded = self.tx.append(
-            stream_id, loaded.version, to_new_events(events, occurred_at), actor=self.actor,
+            stream_id, loaded.version, to_new_events(events, occurred_at), actor=actor or self.actor,
             causation_id=self.causation_id, correlation_id=self.correlation_id,
         )
         readmodels.apply(self.tx.connection, recorded, new)
