@@ -32,6 +32,7 @@ SIMILAR_TITLE_THRESHOLD = 92.0
 # Dates further ahead than this are treated as wrong (clock skew allowance) and replaced by the fetch time.
 FUTURE_SKEW = timedelta(days=1)
 
+NEGATIONS = frozenset({"no", "not", "never", "without", "nor", "none", "cannot", "t"})  # "t": won't, doesn't
 TRACKING_PARAMS = frozenset(
     {"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "ref", "ref_src", "cmpid",
      "_hsenc", "_hsmi", "mkt_tok", "ocid", "smid", "spm"}
@@ -183,12 +184,16 @@ def title_key(title: str) -> str:
 
 def similar_titles(a: str, b: str, threshold: float = SIMILAR_TITLE_THRESHOLD) -> bool:
     """True for near-identical headlines (token-sorted ratio of their keys >= threshold). Very short keys
-    (under three words) must match exactly, since two-word headlines collide too easily."""
+    (under three words) must match exactly, since two-word headlines collide too easily; negations must agree."""
     ka, kb = title_key(a), title_key(b)
     if not ka or not kb:
         return False
-    if min(len(ka.split()), len(kb.split())) < 3:
+    words_a, words_b = ka.split(), kb.split()
+    if min(len(words_a), len(words_b)) < 3:
         return ka == kb
+    # "Russia will attack X" and "Russia will not attack X" score high but say the opposite
+    if NEGATIONS.intersection(words_a) != NEGATIONS.intersection(words_b):
+        return False
     return fuzz.token_sort_ratio(ka, kb) >= threshold
 
 
@@ -259,12 +264,14 @@ def _field_text(entry: dict[str, Any], name: str) -> str:
 
 
 def _summary_text(entry: dict[str, Any]) -> str:
-    if _str(entry.get("summary")).strip():
-        return _field_text(entry, "summary")
+    # Summaries are HTML in practice, whatever the declared type (feedparser may omit summary_detail), and
+    # html_to_text leaves plain text as it is apart from entities.
+    summary = _str(entry.get("summary"))
+    if summary.strip():
+        return html_to_text(summary)
     for part in entry.get("content") or []:
         if isinstance(part, dict) and _str(part.get("value")).strip():
-            value = _str(part["value"])
-            return html_to_text(value) if "html" in str(part.get("type", "")) else collapse(value)
+            return html_to_text(_str(part["value"]))
     return ""
 
 

@@ -77,10 +77,11 @@ def parse_feed(body: bytes, headers: dict[str, str] | None = None, *, base_url: 
     }
     if entries:
         return ParsedFeed(entries=entries, warning=problem, **meta)
+    if not version:
+        detail = f" ({problem})" if problem else ""
+        return ParsedFeed(error=f"no entries; not a recognisable RSS or Atom feed{detail}", **meta)
     if problem:
         return ParsedFeed(error=f"no entries; malformed feed: {problem}", **meta)
-    if not version:
-        return ParsedFeed(error="no entries; not a recognisable RSS or Atom feed", **meta)
     return ParsedFeed(**meta)
 
 
