@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.ingest.feedserver import FeedServer, Reply
+from tests.ingest.tlscert import LocalPKI, make_pki
 from tracker.ingest.fetch import USER_AGENT, FetchKind, FetchSettings, fetch_feed, parse_max_age, parse_retry_after
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -331,3 +332,34 @@ def test_retry_after_and_max_age_parsing() -> None:
     assert parse_max_age("max-age=300, must-revalidate") == 300
     assert parse_max_age("s-maxage=10") is None
     assert parse_max_age("no-store, max-age=300") is None
+
+
+# --- TLS through the pinned connection ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> LocalPKI:
+    return make_pki(tmp_path, "feeds.example.test")
+
+
+def test_https_is_verified_against_the_host_name_while_connecting_to_the_checked_address(pki: LocalPKI) -> None:
+    with FeedServer(ssl_context=pki.server_context()) as tls:
+        url = tls.route("/feed", Reply(body=RSS)).replace("127.0.0.1", "feeds.example.test")
+        settings = FetchSettings(
+            allow_addresses=frozenset({LOOPBACK}), resolver=lambda host, port: [LOOPBACK],
+            tls_verify=pki.client_context(),
+        )
+        result = fetch_feed(url, settings=settings)
+        assert result.kind is FetchKind.OK and result.body == RSS
+        # the same server under a name its certificate does not carry: verification fails
+        wrong = fetch_feed(url.replace("feeds.example.test", "other.example.test"), settings=settings)
+        assert wrong.kind is FetchKind.NETWORK_ERROR and "CERTIFICATE" in (wrong.error or "").upper()
+
+
+def test_https_with_an_untrusted_certificate_fails(pki: LocalPKI) -> None:
+    with FeedServer(ssl_context=pki.server_context()) as tls:
+        url = tls.route("/feed", Reply(body=RSS)).replace("127.0.0.1", "feeds.example.test")
+        settings = FetchSettings(allow_addresses=frozenset({LOOPBACK}), resolver=lambda host, port: [LOOPBACK])
+        result = fetch_feed(url, settings=settings)
+        assert result.kind is FetchKind.NETWORK_ERROR and result.body == b""
+        assert tls.received("/feed") == []

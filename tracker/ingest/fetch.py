@@ -12,6 +12,7 @@ import enum
 import hashlib
 import mimetypes
 import re
+import ssl
 import time
 import urllib.parse
 import urllib.request
@@ -62,6 +63,8 @@ class FetchSettings:
     samples_dir: Path = field(default_factory=lambda: Path("feeds/samples"))
     # Seam for tests: resolve host names without DNS. None uses getaddrinfo.
     resolver: Resolver | None = None
+    # TLS verification: True (system CAs) or a context (e.g. trusting a private CA). Never disable it for feeds.
+    tls_verify: ssl.SSLContext | bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> FetchSettings:
@@ -152,9 +155,8 @@ def fetch_feed(
     current = url
     permanent_to: str | None = None
     still_permanent = True
-    with httpx.Client(
-        transport=guarded_transport(backend), timeout=timeout, follow_redirects=False, trust_env=False
-    ) as client:
+    transport = guarded_transport(backend, verify=settings.tls_verify)
+    with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False) as client:
         for _hop in range(settings.max_redirects + 1):
             try:
                 netguard.check_url_static(
