@@ -19,7 +19,7 @@ PREDICTION: tuple[tuple[str, float], ...] = (
     (r"(?:is|are|seems?) (?:likely|unlikely|set|bound|expected|poised) to", 1.0), (r"almost certainly", 0.7),
     (r"very likely|probably|likely|unlikely", 0.6), (r"effectively nil", 1.2), (r"no prospect", 1.1),
     (r"(?:no|little|small|slim) chance", 1.0), (r"chances? of", 0.5), (r"ensures?", 0.6), (r"buy time", 0.5),
-    (r"invitation to", 0.6), (r"could|might|may", 0.4), (r"one day|sooner or later|soon", 0.3),
+    (r"invitation to", 0.6), (r"could|might|(?<!\d )(?<!in )may(?! \d)", 0.4), (r"one day|sooner or later|soon", 0.3),
     (r"future", 0.3), (r"lead to|result in", 0.5), (r"risk(?:s)? of", 0.3),
 )
 CLAIM: tuple[tuple[str, float], ...] = (
@@ -31,7 +31,7 @@ CLAIM: tuple[tuple[str, float], ...] = (
     (r"the (?:first|second|third|main|central) (?:is|one)", 0.7), (r"there (?:is|are|was|were)", 0.4),
     (r"not (?:entirely )?clear", 0.5), (r"applied|pressure|mistakes?", 0.3), (r"amounts? to", 0.6),
     (r"will have (?:\w+ed|been)", 0.8), (r"(?:do|does|did) not|means?|meant", 0.4), (r"has|have|had", 0.3),
-    (r"is|are|was|were", 0.3),
+    (r"is|are|was|were", 0.3), (r"\w{3,}ed", 0.3),
 )
 PRESCRIPTION: tuple[tuple[str, float], ...] = (
     (r"should|must|ought to", 1.0), (r"(?:will |would )?needs? to", 1.0), (r"(?:has|have) to", 0.7),

@@ -35,7 +35,7 @@ _DATES = [
 ]
 # "30-day pause", "30 day pause", "thirty-day pause" (not "one day", which is an idiom).
 _SPAN = re.compile(rf"\b(?P<n>\d{{1,3}}[- ]|(?:{_NUMBER})-)(?P<unit>day|week|month|year)(?:-long)?[- ]"
-                   r"(?P<thing>[a-z][a-z-]+(?: fire)?)")
+                   r"(?P<thing>[a-z][a-z-]+(?: [a-z][a-z-]+){0,2})")
 _WITHIN = re.compile(rf"\b(?:within|in the next|over the next|in the coming) (?:the next )?(?P<n>{_NUMBER}) {_UNIT}\b")
 _END_OF = re.compile(r"\bby (?:the )?end of (?:the |this )?(?P<what>year|(?P<year>\d{4}))\b|\bby year-end\b")
 _BY_MONTH = re.compile(rf"\b(?:by|before) (?P<month>{_MONTH}) (?P<year>\d{{4}})\b")
@@ -84,7 +84,11 @@ def dates_in(matching: str, default_year: int | None) -> list[date]:
 
 
 def fold(thing: str) -> str:
-    return SYNONYMS.get(thing, thing)
+    """The thing a span names, from up to three words after it ("grain truce in" -> "ceasefire")."""
+    for phrase, folded in SYNONYMS.items():
+        if re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", thing):
+            return folded
+    return thing.split()[0]
 
 
 def horizon_in(matching: str, anchor: date | None, published: date | None) -> Horizon | None:
