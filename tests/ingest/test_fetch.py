@@ -363,3 +363,31 @@ def test_https_with_an_untrusted_certificate_fails(pki: LocalPKI) -> None:
         result = fetch_feed(url, settings=settings)
         assert result.kind is FetchKind.NETWORK_ERROR and result.body == b""
         assert tls.received("/feed") == []
+
+
+def test_compressed_body_exactly_at_the_cap_is_accepted_and_one_more_byte_is_not(server: FeedServer) -> None:
+    settings = FetchSettings(allow_private=True, max_bytes=200_000)
+    exact = server.route("/exact", Reply(headers={"Content-Encoding": "gzip"}, body=gzip.compress(b"a" * 200_000)))
+    over = server.route("/over", Reply(headers={"Content-Encoding": "gzip"}, body=gzip.compress(b"a" * 200_001)))
+    result = fetch_feed(exact, settings=settings)
+    assert result.kind is FetchKind.OK and len(result.body) == 200_000
+    assert fetch_feed(over, settings=settings).kind is FetchKind.TOO_LARGE
+
+
+def test_raw_deflate_without_zlib_header_is_decoded(server: FeedServer, settings: FetchSettings) -> None:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw = compressor.compress(RSS) + compressor.flush()
+    url = server.route("/raw", Reply(headers={"Content-Encoding": "deflate"}, body=raw))
+    assert fetch_feed(url, settings=settings).body == RSS
+
+
+def test_corrupt_gzip_is_a_network_error(server: FeedServer, settings: FetchSettings) -> None:
+    url = server.route("/bad", Reply(headers={"Content-Encoding": "gzip"}, body=b"\x1f\x8bnot really gzip"))
+    result = fetch_feed(url, settings=settings)
+    assert result.kind is FetchKind.NETWORK_ERROR and "gzip" in (result.error or "")
+
+
+def test_encoding_we_did_not_ask_for_is_an_error(server: FeedServer, settings: FetchSettings) -> None:
+    url = server.route("/br", Reply(headers={"Content-Encoding": "br"}, body=b"\x8b\x02\x80hello\x03"))
+    result = fetch_feed(url, settings=settings)
+    assert result.kind is FetchKind.HTTP_ERROR and "br" in (result.error or "")

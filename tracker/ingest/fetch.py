@@ -24,6 +24,7 @@ import httpx
 
 from tracker.config import Settings
 from tracker.ingest import netguard
+from tracker.ingest.inflate import BadCompressedData, Inflater, UnsupportedEncoding
 from tracker.ingest.netguard import IPAddress, Resolver
 from tracker.ingest.transport import Deadline, GuardedBackend, guarded_transport
 
@@ -167,8 +168,10 @@ def fetch_feed(
                 return done(FetchKind.REFUSED, final_url=current, error=str(error))
             except httpx.TimeoutException as error:
                 return done(FetchKind.TIMEOUT, final_url=current, error=f"timed out: {error}")
-            except (httpx.TransportError, httpx.InvalidURL, httpx.DecodingError) as error:
+            except (httpx.TransportError, httpx.InvalidURL, httpx.DecodingError, BadCompressedData) as error:
                 return done(FetchKind.NETWORK_ERROR, final_url=current, error=f"{type(error).__name__}: {error}")
+            except UnsupportedEncoding as error:
+                return done(FetchKind.HTTP_ERROR, final_url=current, error=str(error))
             status, response_headers, body, too_large = outcome
             common = {
                 "status": status,
@@ -215,25 +218,34 @@ def fetch_feed(
 def _request(
     client: httpx.Client, url: str, headers: dict[str, str], max_bytes: int, deadline: Deadline
 ) -> tuple[int, dict[str, str], bytes, bool]:
-    """One GET: (status, lowercased headers, decompressed body, too_large). Reads no more than needed."""
+    """One GET: (status, lowercased headers, decompressed body, too_large). Reads no more than needed:
+    no body for redirects, 304 and errors; for 2xx, stops as soon as the decompressed size passes `max_bytes`."""
     with client.stream("GET", url, headers=headers) as response:
+        status = response.status_code
         response_headers = {k.lower(): ", ".join(response.headers.get_list(k)) for k in response.headers.keys()}
-        if response.status_code in REDIRECT_CODES or response.status_code == 304:
-            return response.status_code, response_headers, b"", False
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and not response.headers.get("content-encoding"):
-            if int(declared) > max_bytes:
-                return response.status_code, response_headers, b"", True
+        if not 200 <= status < 300:
+            return status, response_headers, b"", False
+        declared = response_headers.get("content-length", "")
+        if declared.isdigit() and "content-encoding" not in response_headers and int(declared) > max_bytes:
+            return status, response_headers, b"", True
+        inflater = Inflater(response_headers.get("content-encoding"))
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                return response.status_code, response_headers, b"", True
-            chunks.append(chunk)
+        for raw in response.iter_raw():
+            piece = inflater.feed(raw, max_bytes - size + 1)
+            while piece:
+                size += len(piece)
+                if size > max_bytes:
+                    return status, response_headers, b"", True
+                chunks.append(piece)
+                piece = inflater.feed(b"", max_bytes - size + 1)  # drain what the budget held back
             # The transport clips each read to the deadline; this catches a steady drip between reads.
             deadline.clip(None, httpx.ReadTimeout)
-        return response.status_code, response_headers, b"".join(chunks), False
+        tail = inflater.flush()
+        if size + len(tail) > max_bytes:
+            return status, response_headers, b"", True
+        chunks.append(tail)
+        return status, response_headers, b"".join(chunks), False
 
 
 def _fetch_local(url: str, *, etag: str | None, settings: FetchSettings, started: float) -> FetchResult:
