@@ -15,6 +15,7 @@ import pytest
 
 from tests.ingest.feedserver import FeedServer, Reply
 from tests.ingest.tlscert import LocalPKI, make_pki
+from tracker.config import Settings
 from tracker.ingest.fetch import USER_AGENT, FetchKind, FetchSettings, fetch_feed, parse_max_age, parse_retry_after
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -391,3 +392,13 @@ def test_encoding_we_did_not_ask_for_is_an_error(server: FeedServer, settings: F
     url = server.route("/br", Reply(headers={"Content-Encoding": "br"}, body=b"\x8b\x02\x80hello\x03"))
     result = fetch_feed(url, settings=settings)
     assert result.kind is FetchKind.HTTP_ERROR and "br" in (result.error or "")
+
+
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TRACKER_ALLOW_PRIVATE_FEEDS", "1")
+    monkeypatch.setenv("TRACKER_FEEDS_FILE", str(tmp_path / "conf" / "feeds.toml"))
+    settings = FetchSettings.from_settings(Settings(), total_timeout=5.0)
+    assert settings.allow_private and settings.total_timeout == 5.0
+    assert settings.samples_dir == (tmp_path / "conf" / "samples").resolve()
+    monkeypatch.delenv("TRACKER_ALLOW_PRIVATE_FEEDS")
+    assert not FetchSettings.from_settings(Settings()).allow_private

@@ -168,7 +168,7 @@ def fetch_feed(
                 return done(FetchKind.REFUSED, final_url=current, error=str(error))
             except httpx.TimeoutException as error:
                 return done(FetchKind.TIMEOUT, final_url=current, error=f"timed out: {error}")
-            except (httpx.TransportError, httpx.InvalidURL, httpx.DecodingError, BadCompressedData) as error:
+            except (httpx.HTTPError, httpx.InvalidURL, BadCompressedData, OSError) as error:
                 return done(FetchKind.NETWORK_ERROR, final_url=current, error=f"{type(error).__name__}: {error}")
             except UnsupportedEncoding as error:
                 return done(FetchKind.HTTP_ERROR, final_url=current, error=str(error))
