@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -30,12 +31,24 @@ FUZZY_NAMES: dict[str, str] = {
     alias: name for name, aliases in GAZETTEER.items() for alias in aliases
     if " " not in alias and "." not in alias and len(alias) >= 5 and alias.isascii()
 }
-_PATTERNS = [
-    (name, re.compile(r"(?<![\w.])" + re.escape(alias) + r"(?![\w])"))
-    for name, aliases in GAZETTEER.items() for alias in aliases
-]
+_BY_ALIAS = {alias: name for name, aliases in GAZETTEER.items() for alias in aliases}
+# One alternation, longest alias first, so "vladimir putin" wins over "putin" at the same place.
+_ALIASES = re.compile(
+    r"(?<![\w.])(" + "|".join(re.escape(a) for a in sorted(_BY_ALIAS, key=len, reverse=True)) + r")(?![\w])"
+)
 _ACRONYM = re.compile(r"\b(" + "|".join(ACRONYMS) + r")\b")
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+@lru_cache(maxsize=8192)
+def _near_name(word: str) -> str | None:
+    """The actor a word misspells ("puntin" -> Putin), if any; exact aliases are found elsewhere."""
+    if len(word) < 5 or word in FUZZY_NAMES:
+        return None
+    for alias, name in FUZZY_NAMES.items():
+        if alias[0] == word[0] and abs(len(alias) - len(word)) <= 2 and fuzz.ratio(word, alias) >= 88:
+            return name
+    return None
 
 
 def actors_in(sentence: str, matching: str | None = None) -> list[str]:
@@ -50,19 +63,13 @@ def actors_in(sentence: str, matching: str | None = None) -> list[str]:
         if name not in found or position < found[name]:
             found[name] = position
 
-    for name, pattern in _PATTERNS:
-        hit = pattern.search(text)
-        if hit:
-            note(name, hit.start())
+    for hit in _ALIASES.finditer(text):
+        note(_BY_ALIAS[hit.group(1)], hit.start())
     for hit in _ACRONYM.finditer(sentence):
         # Positions in the original and the matching form differ slightly; order is by approximate place.
         note(ACRONYMS[hit.group(1)], hit.start())
     for token in _TOKEN.finditer(text):
-        word = token.group(0)
-        if len(word) < 5 or word in FUZZY_NAMES:
-            continue
-        for alias, name in FUZZY_NAMES.items():
-            if alias[0] == word[0] and abs(len(alias) - len(word)) <= 2 and fuzz.ratio(word, alias) >= 88:
-                note(name, token.start())
-                break
+        name = _near_name(token.group(0))
+        if name is not None:
+            note(name, token.start())
     return [name for name, _ in sorted(found.items(), key=lambda item: item[1])]
