@@ -15,7 +15,7 @@ import sqlalchemy.exc
 
 from tracker.bootstrap import App, bootstrap
 from tracker.domain.errors import DomainError
-from tracker.store import StoreError
+from tracker.store import ConcurrencyError, StoreError
 
 
 class UserError(click.ClickException):
@@ -131,8 +131,11 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     if app.store.head() == 0 and not (seeds_dir / "propositions.yaml").is_file():
         click.echo(f"empty store and no seed files in {seeds_dir}/: serving an empty tracker", err=True)
     elif app.store.head() == 0:
-        result = seed(app.tracker, seeds_dir, article_dir=Path(app.settings.article_dir))
-        click.echo(f"empty store: seeded {result.propositions_added} propositions")
+        try:
+            result = seed(app.tracker, seeds_dir, article_dir=Path(app.settings.article_dir))
+            click.echo(f"empty store: seeded {result.propositions_added} propositions")
+        except ConcurrencyError:  # several replicas started on one empty store: another one is seeding
+            click.echo("empty store: another replica is seeding it")
     from tracker.api.users import first_admin_token
 
     token = first_admin_token(app.store.engine)
@@ -145,12 +148,15 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
 
         scheduler = build_scheduler(app.tracker, app.settings)
         scheduler.start(paused=True)  # jobs run only while this replica is the leader
-        elector = LeaderElector(app.store.engine, on_elected=scheduler.resume, on_deposed=scheduler.pause)
+        elector = LeaderElector(app.store.engine, on_elected=scheduler.resume, on_deposed=scheduler.pause,
+                                interval=app.settings.leader_interval_seconds)
         elector.start()
         click.echo(f"scheduler: {len(scheduler.get_jobs())} job(s), running while this replica leads")
     click.echo(f"serving on http://{host}:{port} (docs at /docs)")
     try:
-        uvicorn.run(create_app(app.store, app.settings), host=host, port=port, log_level="info")
+        api = create_app(app.store, app.settings)
+        api.state.elector = elector  # GET /health reports whether this replica leads
+        uvicorn.run(api, host=host, port=port, log_level="info")
     finally:
         if elector is not None:
             elector.stop()

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     digest_secret: str | None = None
     digest_secret_file: str = "keys/digest-secret"
     outbox_dir: str = "outbox"
+    # How often each replica of `tracker serve` tries to become (or checks it still is) the scheduler's leader;
+    # a dead leader is replaced within one interval.
+    leader_interval_seconds: float = Field(5.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _auto_not_below_suggest(self) -> Settings:

@@ -45,9 +45,10 @@ def create_app(store: EventStore, settings: Settings | None = None) -> FastAPI:
         return response
 
     @app.get("/health", response_model=Health, tags=["health"])
-    def health(store: Annotated[EventStore, Depends(get_store)]) -> Health:
-        """Liveness and the store's highest position."""
-        return Health(status="ok", position=store.head())
+    def health(request: Request, store: Annotated[EventStore, Depends(get_store)]) -> Health:
+        """Liveness, the store's highest position, and whether this replica is the scheduler's leader."""
+        elector = getattr(request.app.state, "elector", None)
+        return Health(status="ok", position=store.head(), leader=None if elector is None else elector.is_leader)
 
     app.include_router(propositions.router)
     app.include_router(commands.router)

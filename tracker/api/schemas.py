@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
     position: int = Field(description="highest event position in the store", examples=[42])
+    leader: bool | None = Field(None, description="whether this replica runs the scheduled jobs (null: no scheduler)")
 
 
 class PropositionSummary(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,7 @@ def refresh_feed(
         raise NotFound(f"no feed {feed_id}")
     with tracker.store.engine.connect() as connection:
         state = fetchstate.load(connection, feed_id)
+    read_before = replace(state)
     if not feed.enabled:
         return RefreshOutcome(feed_id, "disabled", error=feed.disabled_reason)
     if not force and state.next_check_at and parse_iso(state.next_check_at) > now:
@@ -122,6 +123,10 @@ def refresh_feed(
         outcome.error = result.error or result.kind.value
 
     with tracker.unit_of_work(actor=ACTOR, correlation_id=f"refresh:{feed_id}:{iso(now)}") as uow:
+        if fetchstate.load(uow.connection, feed_id) != read_before:
+            # Compare-and-set under the append lock: another pass on this feed (an overlapping leader)
+            # committed since we read the state; it did this slot's work, so this pass records nothing.
+            return RefreshOutcome(feed_id, "skipped", status=result.status)
         if result.permanent_redirect_to and feed.url and result.permanent_redirect_to != feed.url:
             uow.execute(feed_stream(feed_id), feed_domain.UpdateFeed(
                 {"url": result.permanent_redirect_to}, reason="the server redirected the feed permanently",
