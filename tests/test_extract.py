@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tracker.cli import main
 from tracker.extract import extract
@@ -208,3 +210,18 @@ def test_cli_prints_candidates(tmp_path: Path) -> None:
     assert "text" not in rows[0]
     missing = CliRunner().invoke(main, ["extract", str(tmp_path / "none.txt")])
     assert missing.exit_code != 0
+
+
+# ---- any text --------------------------------------------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab Zz.?!;:«»¿\n'’-0123 ")) | st.characters(), max_size=300))
+def test_any_text_gives_ordered_spans_inside_one_line(text: str) -> None:
+    previous_end = 0
+    for candidate in extract(text):
+        assert previous_end <= candidate.start < candidate.end <= len(text)
+        assert "\n" not in text[candidate.start:candidate.end]
+        assert candidate.paragraph == paragraph_of(text, candidate.start)
+        assert candidate.kind in ("claim", "prediction", "prescription")
+        assert 0.0 <= candidate.score <= 1.0
+        previous_end = candidate.end

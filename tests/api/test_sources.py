@@ -52,7 +52,9 @@ def test_register_returns_candidates_with_locators(api: Api) -> None:
     assert listed["candidates"] == body["candidates"]
 
 
-def test_accept_registers_proposition_with_locator(api: Api) -> None:
+def test_accept_registers_proposition_with_locator(api_any: Api) -> None:
+    """On SQLite and PostgreSQL: the candidate rows and the events commit together."""
+    api = api_any
     body = post_source(api).json()
     chosen = candidate(body, "prediction")
     url = f"/sources/{body['source_id']}/candidates/{chosen['n']}/accept"
