@@ -20,7 +20,6 @@ import time
 import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -200,41 +199,36 @@ def similar_titles(a: str, b: str, threshold: float = SIMILAR_TITLE_THRESHOLD) -
 # --- text -----------------------------------------------------------------------------------------------------
 
 
-class _TextExtractor(HTMLParser):
-    """Collects visible text; drops script/style and similar blocks entirely; blocks become spaces."""
-
-    SKIP = frozenset({"script", "style", "noscript", "template", "iframe", "object", "svg", "head", "title"})
-    BREAK = frozenset({"p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
-                       "blockquote", "section", "article", "figure", "figcaption", "hr", "table", "pre"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self._skipping += 1
-        elif tag in self.BREAK:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self.BREAK:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
+# Regexes rather than html.parser: summaries have already been through feedparser's sanitiser, and this is
+# about 4x faster (it runs once per item on every fetch). Hidden blocks go with their content; an unclosed one
+# hides everything after it, as a browser would.
+_HIDDEN_BLOCK = re.compile(
+    r"<(script|style|noscript|template|iframe|object|svg|head|title|textarea)\b[^>]*>.*?(?:</\1\s*>|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)|<!\[CDATA\[|\]\]>|<![^>]*>|<\?[^>]*>", re.DOTALL)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|br|div|li|ul|ol|tr|td|th|h[1-6]|blockquote|section|article|figure|figcaption|hr|table|pre|dd|dt)"
+    r"\b[^>]*>",
+    re.IGNORECASE,
+)
+_TAG = re.compile(r"</?[a-zA-Z][^<>]*(?:>|\Z)")
+MAX_MARKUP_CHARS = 200_000  # more markup than this cannot change a 2,000-character summary in practice
 
 
 def html_to_text(markup: str) -> str:
     """Visible text of an HTML fragment: tags and scripts removed, entities decoded, whitespace collapsed."""
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    return collapse("".join(parser.parts))
+    text = markup[:MAX_MARKUP_CHARS]
+    if "<" in text:
+        text = _HIDDEN_BLOCK.sub(" ", text)
+        text = _COMMENT.sub(" ", text)
+        text = _BLOCK_TAG.sub(" ", text)
+        for _ in range(3):  # "<<b>i>" leaves "<i>" after one pass
+            stripped = _TAG.sub("", text)
+            if stripped == text:
+                break
+            text = stripped
+    return collapse(html.unescape(text) if "&" in text else text)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200e\u200f\ufeff]")
