@@ -7,6 +7,8 @@ one unit and commit or fail together.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,27 +73,73 @@ def to_new_events(events: list[Event], occurred_at: datetime | None = None) -> l
     return [NewEvent(e.type, e.data, current_version(e.type), occurred_at) for e in events]
 
 
-def _fold(stream_id: str, recorded: list[RecordedEvent]) -> Loaded:
+def _fold(stream_id: str, recorded: list[RecordedEvent], state: Any = None, version: int = 0) -> Loaded:
     found = readmodels.aggregate_of(stream_id)
     if found is None:
         raise NotFound(f"unknown kind of stream: {stream_id}")
-    state = None
+    evolve = found[0].evolve
     for event in recorded:
-        state = found[0].evolve(state, Event(event.event_type, event.payload))
-    return Loaded(state, recorded[-1].stream_version if recorded else 0)
+        state = evolve(state, Event(event.event_type, event.payload))
+    return Loaded(state, recorded[-1].stream_version if recorded else version)
+
+
+# A committed state: (state, version, hash of the event at that version).
+Cached = tuple[Any, int, str]
+
+
+class StateCache:
+    """Recently committed aggregate states, per process (LRU, bounded), so a command need not refold its stream.
+
+    Only states whose events have committed go in (Tracker.unit_of_work adds them after the commit). A
+    reader takes a cached state only after checking, under the append lock, that the event at its version
+    still has the same hash, and folds whatever other writers appended since.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._states: OrderedDict[str, Cached] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, stream_id: str) -> Cached | None:
+        with self._lock:
+            found = self._states.get(stream_id)
+            if found is not None:
+                self._states.move_to_end(stream_id)
+            return found
+
+    def put(self, stream_id: str, cached: Cached) -> None:
+        with self._lock:
+            known = self._states.get(stream_id)
+            if known is not None and known[1] > cached[1]:
+                return  # another thread committed a later version meanwhile
+            self._states[stream_id] = cached
+            self._states.move_to_end(stream_id)
+            while len(self._states) > self.size:
+                self._states.popitem(last=False)
+
+    def discard(self, stream_id: str) -> None:
+        with self._lock:
+            self._states.pop(stream_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
 
 
 class UnitOfWork:
     """Commands on any streams inside one write transaction; states are cached as they evolve."""
 
     def __init__(
-        self, tx: Transaction, *, actor: str, causation_id: str | None = None, correlation_id: str | None = None
+        self, tx: Transaction, *, actor: str, causation_id: str | None = None, correlation_id: str | None = None,
+        cache: StateCache | None = None,
     ) -> None:
         self.tx = tx
         self.actor = actor
         self.causation_id = causation_id
         self.correlation_id = correlation_id
         self._loaded: dict[str, Loaded] = {}
+        self._hashes: dict[str, str] = {}  # hash of the event at each loaded stream's version
+        self._cache = cache
         self.recorded: list[RecordedEvent] = []
 
     @property
@@ -99,9 +147,33 @@ class UnitOfWork:
         return self.tx.connection
 
     def load(self, stream_id: str) -> Loaded:
-        if stream_id not in self._loaded:
-            self._loaded[stream_id] = _fold(stream_id, self.tx.read_stream(stream_id))
-        return self._loaded[stream_id]
+        loaded = self._loaded.get(stream_id)
+        if loaded is None:
+            loaded = self._loaded[stream_id] = self._read(stream_id)
+        return loaded
+
+    def _read(self, stream_id: str) -> Loaded:
+        cached = self._cache.get(stream_id) if self._cache is not None else None
+        if cached is not None:
+            state, version, digest = cached
+            # From the cached version itself: its event must still be there with the same hash.
+            recorded = self.tx.read_stream(stream_id, from_version=version)
+            if recorded and recorded[0].stream_version == version and recorded[0].hash == digest:
+                self._hashes[stream_id] = recorded[-1].hash
+                return _fold(stream_id, recorded[1:], state, version)
+            self._cache.discard(stream_id)  # type: ignore[union-attr]
+        recorded = self.tx.read_stream(stream_id)
+        if recorded:
+            self._hashes[stream_id] = recorded[-1].hash
+        return _fold(stream_id, recorded)
+
+    def committed(self) -> list[tuple[str, Cached]]:
+        """The states this unit leaves behind, for the cache once its transaction has committed."""
+        return [
+            (stream_id, (loaded.state, loaded.version, self._hashes[stream_id]))
+            for stream_id, loaded in self._loaded.items()
+            if loaded.version > 0 and stream_id in self._hashes
+        ]
 
     def execute(
         self,
@@ -131,6 +203,7 @@ class UnitOfWork:
         )
         readmodels.apply(self.tx.connection, recorded, new)
         self._loaded[stream_id] = Loaded(new, recorded[-1].stream_version)
+        self._hashes[stream_id] = recorded[-1].hash
         self.recorded.extend(recorded)
         return recorded
 
@@ -147,15 +220,22 @@ def _fold_more(stream_id: str, loaded: Loaded, events: list[Event]) -> Any:
 class Tracker:
     """Handles commands against the event store."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, *, cache_size: int = 4096) -> None:
         self.store = store
+        self.cache = StateCache(cache_size)
 
     @contextmanager
     def unit_of_work(
         self, *, actor: str, causation_id: str | None = None, correlation_id: str | None = None
     ) -> Iterator[UnitOfWork]:
         with self.store.transaction() as tx:
-            yield UnitOfWork(tx, actor=actor, causation_id=causation_id, correlation_id=correlation_id)
+            uow = UnitOfWork(
+                tx, actor=actor, causation_id=causation_id, correlation_id=correlation_id, cache=self.cache,
+            )
+            yield uow
+        # Reached only when the transaction committed: a rolled-back unit leaves the cache as it was.
+        for stream_id, cached in uow.committed():
+            self.cache.put(stream_id, cached)
 
     # ---- reads ----------------------------------------------------------------------------------
 
