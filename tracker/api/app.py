@@ -11,6 +11,7 @@ from tracker.api import admin, audit, catalog, commands, matches, problems, prop
 from tracker.api.auth import require
 from tracker.api.commanding import request_id
 from tracker.api.deps import get_store
+from tracker.api.limits import BodySizeLimit
 from tracker.api.schemas import Health
 from tracker.config import Settings, get_settings
 from tracker.service.handlers import Tracker
@@ -35,6 +36,7 @@ def create_app(store: EventStore, settings: Settings | None = None) -> FastAPI:
     app.state.tracker = Tracker(store)
     app.state.settings = settings or get_settings()
     problems.install(app)
+    app.add_middleware(BodySizeLimit)  # 413 for bodies over 1 MiB, before any route reads them
 
     @app.middleware("http")
     async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -16,7 +16,14 @@ def _clean(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("text must be valid Unicode") from None
+    if _BIDI_CONTROLS.intersection(value):
+        # Explicit direction overrides make shown text differ from stored text (Trojan Source); RTL scripts
+        # display correctly without them.
+        raise ValueError("text must not contain bidirectional override or isolate characters")
     return value
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def text(max_length: int, min_length: int = 0) -> Any:

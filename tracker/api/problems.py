@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -86,7 +89,37 @@ def install(app: FastAPI) -> None:
         return problem(error.status_code, f"http-{error.status_code}", str(error.detail),
                        headers=getattr(error, "headers", None))
 
+    # The store's hot paths use the driver's cursor directly, so the drivers' own errors are mapped too.
+    @app.exception_handler(sqlalchemy.exc.DataError)
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(sqlite3.DataError)
+    async def bad_data(request: Request, error: Exception) -> JSONResponse:
+        # A value the database cannot store or compare (e.g. NUL in PostgreSQL text); the transaction rolled back.
+        log.warning("database refused a value on %s %s: %s", request.method, request.url.path, _first_line(error))
+        return problem(422, "invalid-data", "The request holds a value the database cannot take",
+                       "text must not contain NUL characters or other unstorable values")
+
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.InterfaceError)
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg.InterfaceError)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def unavailable(request: Request, error: Exception) -> JSONResponse:
+        # The database went away, is locked or refuses writes: nothing was committed; the pool reconnects
+        # (pool_pre_ping) once it is back. Driver messages can name hosts, so they go to the log only.
+        reason = _first_line(error)
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+        detail = "the database cannot be reached or refused the operation; nothing was written; retry shortly"
+        if "readonly" in reason or "read-only" in reason:
+            detail = "the database is read-only; nothing was written"
+        return problem(503, "database-unavailable", "The database is unavailable", detail,
+                       headers={"Retry-After": "5"})
+
     @app.exception_handler(Exception)
     async def crashed(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal-error", "Internal error", "the error was logged; nothing was written")
+
+
+def _first_line(error: BaseException) -> str:
+    return " ".join(str(getattr(error, "orig", None) or error).split())[:300]
