@@ -234,11 +234,11 @@ def suggest(uow: UnitOfWork, evidence_id: str, suggestion: Suggestion, outcome: 
     uow.execute(stream_id, proposition_domain.SuggestMatch(
         match_id=match_id, evidence_id=evidence_id, score=round(suggestion.score, 4),
         explanation=suggestion.explanation, suggested_stance=suggestion.suggested_stance,
-    ))
+    ), defer_read_models=True)
     outcome.matches += 1
     if suggestion.automatic:
         uow.execute(stream_id, proposition_domain.ConfirmMatch(
             match_id=match_id, stance=suggestion.suggested_stance or "context",
             note="confirmed by the matcher above the auto threshold", automatic=True,
-        ), actor=MATCHER)
+        ), actor=MATCHER, defer_read_models=True)
         outcome.auto_confirmed += 1

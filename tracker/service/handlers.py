@@ -141,6 +141,8 @@ class UnitOfWork:
         self._hashes: dict[str, str] = {}  # hash of the event at each loaded stream's version
         self._cache = cache
         self.recorded: list[RecordedEvent] = []
+        # Read-model updates held back until the unit ends: (latest state, events since last write).
+        self._deferred: dict[str, tuple[Any, list[RecordedEvent]]] = {}
 
     @property
     def connection(self) -> Any:
@@ -183,10 +185,13 @@ class UnitOfWork:
         expected_version: int | None = None,
         occurred_at: datetime | None = None,
         actor: str | None = None,
+        defer_read_models: bool = False,
     ) -> list[RecordedEvent]:
         """Decide and append one command; raises DomainError/ConcurrencyError/NotFound with nothing written.
 
         `actor` overrides the unit's actor for this command (e.g. system:matcher inside an ingestion pass).
+        `defer_read_models` writes this stream's read-model rows once, when the unit ends, instead of after
+        every command: an ingestion pass suggesting 50 items to one proposition rewrites its row once.
         """
         loaded = self.load(stream_id)
         if expected_version is not None and expected_version != loaded.version:
@@ -201,11 +206,22 @@ class UnitOfWork:
             stream_id, loaded.version, to_new_events(events, occurred_at), actor=actor or self.actor,
             causation_id=self.causation_id, correlation_id=self.correlation_id,
         )
-        readmodels.apply(self.tx.connection, recorded, new)
+        if defer_read_models or stream_id in self._deferred:
+            held = self._deferred.get(stream_id, (None, []))[1]
+            self._deferred[stream_id] = (new, held + recorded)
+        else:
+            readmodels.apply(self.tx.connection, recorded, new)
         self._loaded[stream_id] = Loaded(new, recorded[-1].stream_version)
         self._hashes[stream_id] = recorded[-1].hash
         self.recorded.extend(recorded)
         return recorded
+
+
+    def flush(self) -> None:
+        """Write the deferred read-model rows; runs inside the unit's transaction, before it commits."""
+        for state, recorded in self._deferred.values():
+            readmodels.apply(self.tx.connection, recorded, state)
+        self._deferred.clear()
 
 
 def _fold_more(stream_id: str, loaded: Loaded, events: list[Event]) -> Any:
@@ -233,6 +249,7 @@ class Tracker:
                 tx, actor=actor, causation_id=causation_id, correlation_id=correlation_id, cache=self.cache,
             )
             yield uow
+            uow.flush()
         # Reached only when the transaction committed: a rolled-back unit leaves the cache as it was.
         for stream_id, cached in uow.committed():
             self.cache.put(stream_id, cached)
