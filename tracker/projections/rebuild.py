@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import gc
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,17 +20,58 @@ from tracker.store.upcasters import UPCASTERS, upcast
 Progress = Callable[[int], None]
 
 
-@dataclass
+# Folded states are held in memory up to this many events' worth; past it, the streams touched least
+# recently are written out and dropped. Logs are mostly written stream by stream, so few come back.
+HOLD_EVENTS = 100_000
+PAGE_SIZE = 5000
+
+
 class _Fold:
-    """Aggregate states folded from the log; memory grows with streams, not with events."""
+    """Aggregate states folded from the log, with memory bounded by HOLD_EVENTS rather than by the log.
 
-    states: dict[str, tuple[Any, int, str]] = field(default_factory=dict)
+    A stream whose rows were written already and that shows up again is read back from the events up to
+    that point (its rows deleted first), so the tables end the same as with everything held to the end.
+    """
 
-    def rows(self) -> Iterator[tuple[sa.Table, list[dict[str, Any]]]]:
-        for stream_id, (state, version, updated_at) in self.states.items():
+    def __init__(self, connection: sa.Connection, store: EventStore, hold_events: int) -> None:
+        self.connection = connection
+        self.store = store
+        self.hold_events = hold_events
+        # stream id -> [state, version, updated_at, events folded], least recently touched first
+        self.held: OrderedDict[str, list[Any]] = OrderedDict()
+        self.written: set[str] = set()
+        self.weight = 0
+
+    def reload(self, stream_id: str, before: int, evolve: Callable[[Any, Event], Any]) -> list[Any]:
+        """The state of a stream already written out, refolded from its events before position `before`."""
+        found = readmodels.aggregate_of(stream_id)
+        assert found is not None
+        for column in found[0].key:
+            self.connection.execute(sa.delete(column.table).where(column == found[1]))
+        state = None
+        recorded = self.store.read_stream(stream_id, to_position=before - 1)
+        for event in recorded:
+            state = evolve(state, Event(event.event_type, event.payload))
+        last = recorded[-1]
+        self.written.discard(stream_id)
+        self.weight += len(recorded)
+        entry = self.held[stream_id] = [state, last.stream_version, last.recorded_at, len(recorded)]
+        return entry
+
+    def spill(self, keep: int) -> None:
+        """Write out and drop the least recently touched states until at most `keep` events' worth remain."""
+        held = self.held
+        out: dict[sa.Table, list[dict[str, Any]]] = {}
+        while held and self.weight > keep:
+            stream_id, (state, version, updated_at, weight) = held.popitem(last=False)
+            self.weight -= weight
             found = readmodels.aggregate_of(stream_id)
-            if found is not None:
-                yield from found[0].rows(state, version, updated_at).items()
+            assert found is not None
+            for table, rows in found[0].rows(state, version, updated_at).items():
+                out.setdefault(table, []).extend(rows)
+            self.written.add(stream_id)
+        for table, rows in out.items():
+            readmodels.insert_rows(self.connection, table, rows)
 
 
 def _history_from_events(connection: sa.Connection, to: int | None) -> None:
@@ -51,8 +93,10 @@ def _replay_into(
     Works on plain row tuples rather than RecordedEvent objects: per-event overhead is the whole cost here.
     With same_database (the connection is on the store's own database) history is copied by SQL.
     """
-    fold = _Fold()
-    states = fold.states
+    hold_events = HOLD_EVENTS  # read at call time (like PAGE_SIZE), so a test can make it small
+    fold = _Fold(connection, store, hold_events)
+    held = fold.held
+    to_end = held.move_to_end
     evolvers: dict[str, Callable[[Any, Event], Any] | None] = {}  # by stream id; None: not an aggregate
     loads = loads_payload
     count = 0
@@ -60,34 +104,56 @@ def _replay_into(
         _history_from_events(connection, to)
     # Only the columns a replay uses, history's first, in HISTORY_COLUMNS order.
     columns = (*readmodels.HISTORY_COLUMNS, "schema_version", "payload")
-    for rows in store.tuple_pages(0, to=to, page_size=5000, columns=columns):
-        if not same_database:
-            readmodels.insert_values(connection, history, readmodels.HISTORY_COLUMNS, [row[:7] for row in rows])
-        for row in rows:
-            stream_id = row[1]
-            event_type = row[3]
-            payload = loads(row[8])
-            if (event_type, row[7]) in UPCASTERS:
-                payload = upcast(event_type, row[7], payload)[1]
-            if stream_id in evolvers:
-                evolve = evolvers[stream_id]
-            else:
-                found = readmodels.aggregate_of(stream_id)
-                evolve = evolvers[stream_id] = found[0].evolve if found else None
-            if evolve is None:
-                continue
-            previous = states.get(stream_id)
-            states[stream_id] = (
-                evolve(previous[0] if previous else None, Event(event_type, payload)), row[2], row[6]
-            )
-        count += len(rows)
-        if progress:
-            progress(len(rows))
-    batches: dict[sa.Table, list[dict[str, Any]]] = {}
-    for table, rows in fold.rows():
-        batches.setdefault(table, []).extend(rows)
-    for table, table_rows in batches.items():
-        readmodels.insert_rows(connection, table, table_rows)
+    last_stream = None
+    applied = 0  # events folded in this page
+    # Millions of short-lived objects and no cycles: the cyclic GC would only rescan the held states.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for rows in store.tuple_pages(0, to=to, page_size=PAGE_SIZE, columns=columns):
+            if not same_database:
+                readmodels.insert_values(connection, history, readmodels.HISTORY_COLUMNS, [row[:7] for row in rows])
+            for row in rows:
+                stream_id = row[1]
+                event_type = row[3]
+                payload = loads(row[8])
+                if (event_type, row[7]) in UPCASTERS:
+                    payload = upcast(event_type, row[7], payload)[1]
+                if stream_id in evolvers:
+                    evolve = evolvers[stream_id]
+                else:
+                    found = readmodels.aggregate_of(stream_id)
+                    evolve = evolvers[stream_id] = (
+                        (found[0].evolve_owned or found[0].evolve) if found else None
+                    )
+                if evolve is None:
+                    continue
+                entry = held.get(stream_id)
+                if entry is None:
+                    if stream_id in fold.written:
+                        entry = fold.reload(stream_id, row[0], evolve)
+                    else:
+                        entry = held[stream_id] = [None, 0, "", 0]
+                elif stream_id != last_stream:
+                    to_end(stream_id)
+                last_stream = stream_id
+                entry[0] = evolve(entry[0], Event(event_type, payload))
+                entry[1] = row[2]
+                entry[2] = row[6]
+                entry[3] += 1
+                applied += 1
+            count += len(rows)
+            fold.weight += applied
+            applied = 0
+            if fold.weight > hold_events:
+                fold.spill(hold_events // 2)
+                last_stream = None
+            if progress:
+                progress(len(rows))
+        fold.spill(0)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return count
 
 
