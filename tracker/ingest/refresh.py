@@ -8,7 +8,7 @@ commits together, so a crash mid-feed leaves all of the pass or none of it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -172,12 +172,14 @@ def _ingest_entries(
     now: datetime,
     outcome: RefreshOutcome,
 ) -> None:
+    items = [
+        item for entry in entries
+        if (item := normalise_entry(entry, feed_name=feed.feed_id, fetched_at=now, feed_language=feed_language))
+    ]
+    known = _KnownStories.load(uow.connection, items)
     seen_in_pass: set[str] = set()
-    for entry in entries:
-        item = normalise_entry(entry, feed_name=feed.feed_id, fetched_at=now, feed_language=feed_language)
-        if item is None:
-            continue
-        evidence_id = _existing_duplicate(uow.connection, item) or item.evidence_id
+    for item in items:
+        evidence_id = known.same_story(item) or item.evidence_id
         if evidence_id in seen_in_pass:
             outcome.items_duplicate += 1
             continue
@@ -194,33 +196,60 @@ def _ingest_entries(
         if recorded[0].event_type == "EvidenceSighted":
             outcome.sightings += 1
             continue
+        known.add(evidence_id, item)
         outcome.items_new += 1
         for suggestion in suggester(item):
             suggest(uow, evidence_id, suggestion, outcome)
 
 
-def _existing_duplicate(connection: sa.Connection, item: EvidenceItem) -> str | None:
-    """The id of an item already stored as the same story: same canonical link, or a near-identical title."""
-    if item.link:
-        found = connection.execute(
-            sa.select(evidence_table.c.evidence_id).where(evidence_table.c.link == item.link).limit(1)
-        ).scalar()
-        if found:
-            return found
-    key = title_key(item.title)
-    if not key:
+@dataclass
+class _KnownStories:
+    """Stored stories a pass's items could repeat, fetched in two queries for the whole pass.
+
+    The same story is the same canonical link, or a near-identical title published within a few days.
+    Items ingested earlier in the same pass are added as they go.
+    """
+
+    by_link: dict[str, str]
+    by_title_key: dict[str, list[tuple[str, str, datetime]]]
+
+    @classmethod
+    def load(cls, connection: sa.Connection, items: Sequence[EvidenceItem]) -> _KnownStories:
+        links = sorted({i.link for i in items if i.link})
+        keys = sorted({k for i in items if (k := title_key(i.title))})
+        by_link: dict[str, str] = {}
+        by_title_key: dict[str, list[tuple[str, str, datetime]]] = {}
+        for chunk in _chunks(links):
+            query = sa.select(evidence_table.c.link, evidence_table.c.evidence_id)
+            query = query.where(evidence_table.c.link.in_(chunk))
+            by_link.update({link: evidence_id for link, evidence_id in connection.execute(query)})
+        for chunk in _chunks(keys):
+            query = sa.select(
+                evidence_table.c.title_key, evidence_table.c.evidence_id, evidence_table.c.title,
+                evidence_table.c.published_at,
+            ).where(evidence_table.c.title_key.in_(chunk))
+            for key, evidence_id, title, published in connection.execute(query):
+                by_title_key.setdefault(key, []).append((evidence_id, title, parse_iso(published)))
+        return cls(by_link, by_title_key)
+
+    def same_story(self, item: EvidenceItem) -> str | None:
+        if item.link and item.link in self.by_link:
+            return self.by_link[item.link]
+        for evidence_id, title, published in self.by_title_key.get(title_key(item.title), ()):
+            if abs(published - item.published) <= DUPLICATE_TITLE_WINDOW and similar_titles(title, item.title):
+                return evidence_id
         return None
-    low, high = iso(item.published - DUPLICATE_TITLE_WINDOW), iso(item.published + DUPLICATE_TITLE_WINDOW)
-    rows = connection.execute(
-        sa.select(evidence_table.c.evidence_id, evidence_table.c.title)
-        .where(evidence_table.c.title_key == key)
-        .where(evidence_table.c.published_at.between(low, high))
-        .limit(5)
-    ).all()
-    for evidence_id, title in rows:
-        if similar_titles(title, item.title):
-            return evidence_id
-    return None
+
+    def add(self, evidence_id: str, item: EvidenceItem) -> None:
+        if item.link:
+            self.by_link[item.link] = evidence_id
+        if key := title_key(item.title):
+            self.by_title_key.setdefault(key, []).append((evidence_id, item.title, item.published))
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def suggest(uow: UnitOfWork, evidence_id: str, suggestion: Suggestion, outcome: RefreshOutcome) -> None:
