@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from tracker.config import Settings
@@ -23,6 +24,7 @@ from tracker.store.envelope import parse_iso
 log = logging.getLogger("tracker.scheduler")
 JITTER_SECONDS = 30
 MISFIRE_GRACE_SECONDS = 300
+FEED_SYNC_SECONDS = 60
 
 
 def poll_feed(tracker: Tracker, settings: Settings, feed_id: str) -> None:
@@ -40,14 +42,18 @@ def first_run(next_check_at: str | None, now: datetime) -> datetime:
     return max(parse_iso(next_check_at), now + timedelta(seconds=5))
 
 
-def build_scheduler(tracker: Tracker, settings: Settings) -> BackgroundScheduler:
-    """A scheduler with one job per enabled feed; call .start() to run it."""
-    load_and_sync(tracker, settings)
-    scheduler = BackgroundScheduler(timezone=settings.timezone)
+def schedule_feeds(scheduler: BaseScheduler, tracker: Tracker, settings: Settings) -> None:
+    """One job per enabled feed; feeds added (API) or disabled since the last call are picked up."""
     now = datetime.now(UTC)
     with tracker.store.engine.connect() as connection:
         states = fetchstate.load_all(connection)
-    for feed_id in enabled_feed_ids(tracker):
+    enabled = set(enabled_feed_ids(tracker))
+    for job in scheduler.get_jobs():
+        if job.id.startswith("feed:") and job.id.removeprefix("feed:") not in enabled:
+            job.remove()
+    for feed_id in sorted(enabled):
+        if scheduler.get_job(f"feed:{feed_id}") is not None:
+            continue
         feed = tracker.load(feed_stream(feed_id)).state
         state = states.get(feed_id)
         scheduler.add_job(
@@ -60,8 +66,19 @@ def build_scheduler(tracker: Tracker, settings: Settings) -> BackgroundScheduler
             max_instances=1,
             coalesce=True,
             misfire_grace_time=MISFIRE_GRACE_SECONDS,
-            replace_existing=True,
         )
+
+
+def build_scheduler(tracker: Tracker, settings: Settings) -> BackgroundScheduler:
+    """A scheduler with one job per enabled feed (and the digest jobs); call .start() to run it."""
+    load_and_sync(tracker, settings)
+    scheduler = BackgroundScheduler(timezone=settings.timezone)
+    schedule_feeds(scheduler, tracker, settings)
+    scheduler.add_job(
+        schedule_feeds, IntervalTrigger(seconds=FEED_SYNC_SECONDS, timezone=UTC),
+        args=(scheduler, tracker, settings), id="feeds:sync", name="pick up added or disabled feeds",
+        max_instances=1, coalesce=True,
+    )
     from tracker.digest.schedule import add_digest_jobs  # weekly digest, its retries and start-up catch-up
 
     add_digest_jobs(scheduler, tracker, settings)
