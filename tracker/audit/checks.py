@@ -9,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tracker.audit import merkle
-from tracker.audit.checkpoint import Checkpoint, checkpoints, event_hashes
-from tracker.audit.verify import verify_store
-from tracker.store import EventStore, StoreError
+from tracker.audit.checkpoint import Checkpoint, checkpoints
+from tracker.audit.verify import walk_chain
+from tracker.store import EventStore
 
 
 @dataclass(frozen=True)
@@ -35,14 +34,18 @@ def verify_log(
     held: Checkpoint | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> LogReport:
-    """Chain first (names the first broken position), then checkpoints recorded in the log and `held`."""
-    chain = verify_store(store, progress=progress)
-    if not chain.ok:
-        return LogReport(False, chain.head, chain.checked, broken_at=chain.broken_at, reason=chain.reason)
-    head = chain.head
+    """Chain first (names the first broken position), then checkpoints recorded in the log and `held`.
+
+    The checkpoints are listed before the walk, so one pass over the log yields the chain and the Merkle
+    root at every checkpoint size.
+    """
     to_check: list[tuple[int | None, Checkpoint]] = [(p, c) for p, c in checkpoints(store)]
     if held is not None:
         to_check.append((None, held))
+    chain, roots = walk_chain(store, progress=progress, stops=[c.size for _, c in to_check])
+    if not chain.ok:
+        return LogReport(False, chain.head, chain.checked, broken_at=chain.broken_at, reason=chain.reason)
+    head = chain.head
     for position, checkpoint in to_check:
         where = f"checkpoint recorded at position {position}" if position else "the checkpoint you hold"
         if not checkpoint.signature_ok(trusted_key):
@@ -54,30 +57,17 @@ def verify_log(
             )
         if position is not None and checkpoint.size >= position:
             return LogReport(False, head, chain.checked, broken_at=position, reason=f"{where}: size not before it")
-    return _check_roots(store, head, chain.checked, to_check)
+    return _check_roots(head, chain.checked, to_check, roots)
 
 
 def _check_roots(
-    store: EventStore, head: int, checked: int, to_check: list[tuple[int | None, Checkpoint]]
+    head: int, checked: int, to_check: list[tuple[int | None, Checkpoint]], roots: dict[int, tuple[bytes, str]]
 ) -> LogReport:
-    """One pass over the hashes; at each checkpoint size the running root must equal the signed one."""
-    by_size = sorted(to_check, key=lambda item: item[1].size)
-    hasher = merkle.TreeHasher()
+    """At each checkpoint size, smallest first, the root from the walk must equal the signed one."""
     last_good = 0
-    index = 0
-    leaves = event_hashes(store, to=by_size[-1][1].size) if by_size else iter(())
-    last_hash = None
-    while index < len(by_size):
-        position, checkpoint = by_size[index]
-        if hasher.size < checkpoint.size:
-            try:
-                leaf = next(leaves)
-            except (StopIteration, StoreError) as error:
-                return LogReport(False, head, checked, broken_at=hasher.size + 1, reason=str(error))
-            hasher.add(leaf)
-            last_hash = leaf.hex()
-            continue
-        if hasher.root().hex() != checkpoint.root or (last_hash or "0" * 64) != checkpoint.last_hash:
+    for position, checkpoint in sorted(to_check, key=lambda item: item[1].size):
+        root, last_hash = roots[checkpoint.size]
+        if root.hex() != checkpoint.root or last_hash != checkpoint.last_hash:
             where = f"checkpoint recorded at position {position}" if position else "the checkpoint you hold"
             return LogReport(
                 False, head, checked, broken_at=last_good + 1,
@@ -85,5 +75,4 @@ def _check_roots(
                         f"the first altered position lies in {last_good + 1}..{checkpoint.size}"),
             )
         last_good = checkpoint.size
-        index += 1
     return LogReport(True, head, checked, checkpoints_verified=len(to_check))
