@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from tracker.domain import evidence as evidence_domain
 from tracker.domain import feed as feed_domain
 from tracker.domain import proposition as proposition_domain
+from tracker.domain.errors import InvalidTransition
 from tracker.ingest import fetchstate
 from tracker.ingest.fetch import FetchKind, FetchResult, FetchSettings, fetch_feed
 from tracker.ingest.normalise import EvidenceItem, normalise_entry, similar_titles, title_key
@@ -257,13 +258,16 @@ def suggest(uow: UnitOfWork, evidence_id: str, suggestion: Suggestion, outcome: 
     state: proposition_domain.Proposition | None = uow.load(stream_id).state
     if state is None or state.resolution is not None:
         return
-    if any(m.evidence_id == evidence_id for m in state.matches.values()):
-        return  # suggested before, or rejected by an editor: never again
     match_id = _match_id(suggestion.proposition_id, evidence_id)
-    uow.execute(stream_id, proposition_domain.SuggestMatch(
-        match_id=match_id, evidence_id=evidence_id, score=round(suggestion.score, 4),
-        explanation=suggestion.explanation, suggested_stance=suggestion.suggested_stance,
-    ), defer_read_models=True)
+    if match_id in state.matches:
+        return  # suggested before, or rejected by an editor: never again
+    try:
+        uow.execute(stream_id, proposition_domain.SuggestMatch(
+            match_id=match_id, evidence_id=evidence_id, score=round(suggestion.score, 4),
+            explanation=suggestion.explanation, suggested_stance=suggestion.suggested_stance,
+        ), defer_read_models=True)
+    except InvalidTransition:
+        return  # the same evidence was attached by hand under another match id: nothing to suggest
     outcome.matches += 1
     if suggestion.automatic:
         uow.execute(stream_id, proposition_domain.ConfirmMatch(

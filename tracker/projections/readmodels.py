@@ -54,9 +54,30 @@ def _json(value: Any) -> str:
     return "".join(_c_encoder(value, 0))
 
 
-def proposition_rows(state: proposition.Proposition, version: int, updated_at: str) -> Rows:
+_STATE_FIELDS = tuple(f.name for f in fields(proposition.Proposition) if f.name != "matches")
+
+
+def match_row(proposition_id: str, m: proposition.Match) -> dict[str, Any]:
+    return {
+        "match_id": m.match_id,
+        "proposition_id": proposition_id,
+        "evidence_id": m.evidence_id,
+        "state": m.state,
+        "score": m.score,
+        "suggested_stance": m.suggested_stance,
+        "stance": m.stance,
+        "automatic": m.automatic,
+        "explanation": _json(m.explanation),
+    }
+
+
+def proposition_rows(
+    state: proposition.Proposition, version: int, updated_at: str, match_ids: set[str] | None = None
+) -> Rows:
+    """The proposition's row and its match rows (only those in `match_ids` when given)."""
     counts = state.counts()
     resolution = state.resolution or {}
+    chosen = state.matches.values() if match_ids is None else (state.matches[i] for i in match_ids)
     return {
         propositions: [{
             "proposition_id": state.proposition_id,
@@ -73,22 +94,11 @@ def proposition_rows(state: proposition.Proposition, version: int, updated_at: s
             **counts,
             "version": version,
             "updated_at": updated_at,
-            "state": _json(state),
+            # Matches live in their own table; repeating them here would rewrite every explanation
+            # each time one match changes.
+            "state": _json({name: getattr(state, name) for name in _STATE_FIELDS}),
         }],
-        matches: [
-            {
-                "match_id": m.match_id,
-                "proposition_id": state.proposition_id,
-                "evidence_id": m.evidence_id,
-                "state": m.state,
-                "score": m.score,
-                "suggested_stance": m.suggested_stance,
-                "stance": m.stance,
-                "automatic": m.automatic,
-                "explanation": _json(m.explanation),
-            }
-            for m in state.matches.values()
-        ],
+        matches: [match_row(state.proposition_id, m) for m in chosen],
     }
 
 
@@ -266,6 +276,17 @@ def _sync_rows(
         cursor.executemany(_insert_sql(mark, table.name, columns), inserts)
 
 
+def _upsert_rows(cursor: Any, mark: str, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Replace rows by primary key (delete then insert: portable across SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    columns = tuple(c.name for c in table.columns)
+    keys = [c.name for c in table.primary_key.columns]
+    where = " AND ".join(f"{k} = {mark}" for k in keys)
+    cursor.executemany(f"DELETE FROM {table.name} WHERE {where}", [tuple(r[k] for k in keys) for r in rows])
+    cursor.executemany(_insert_sql(mark, table.name, columns), [tuple(r.get(c) for c in columns) for r in rows])
+
+
 def apply(connection: sa.Connection, recorded: list[RecordedEvent], state: Any) -> None:
     """Live update after one stream's append: history rows, then the aggregate's rows replaced."""
     if not recorded:
@@ -278,6 +299,14 @@ def apply(connection: sa.Connection, recorded: list[RecordedEvent], state: Any) 
     aggregate, entity_id = found
     mark = _mark(connection)
     cursor = _cursor(connection)
+    if isinstance(state, proposition.Proposition):
+        # Matches are never removed, so upserting the ones these events touched gives the same rows
+        # as a full rewrite, without serialising every other match's explanation again.
+        touched = {e.payload["match_id"] for e in recorded if "match_id" in e.payload}
+        produced = proposition_rows(state, last.stream_version, last.recorded_at, touched)
+        _sync_rows(cursor, mark, propositions, "proposition_id", entity_id, produced[propositions])
+        _upsert_rows(cursor, mark, matches, produced[matches])
+        return
     produced = aggregate.rows(state, last.stream_version, last.recorded_at)
     for column in aggregate.key:
         table = column.table
