@@ -6,7 +6,6 @@ import hashlib
 import json
 from datetime import UTC
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,6 +20,7 @@ from tracker.api.deps import get_store
 from tracker.api.schemas import CommandResult, MatchEvidence, MatchItem, MatchPage, MatchProposition
 from tracker.domain import evidence as evidence_domain
 from tracker.domain import proposition as domain
+from tracker.ingest.normalise import canonical_link
 from tracker.projections.tables import evidence, matches, propositions
 from tracker.service.handlers import NotFound, UnitOfWork, evidence_stream, proposition_stream
 from tracker.store import EventStore
@@ -29,7 +29,6 @@ from tracker.store.envelope import iso
 router = APIRouter(tags=["review"])
 Reader = Depends(require("reader"))
 MANUAL_FEED = "manual"
-_TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid")
 
 
 @router.get("/matches", response_model=MatchPage, dependencies=[Reader])
@@ -129,35 +128,18 @@ def retract(match_id: paging.PathId, request: Request, user: Editor, tracker: Tr
                      lambda: domain.RetractMatch(match_id=match_id, reason=body.reason))
 
 
-def canonical_link(url: str) -> str:
-    """Lower-case scheme and host, no default port, no fragment, no tracking parameters."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port if parts.port and (scheme, parts.port) not in (("http", 80), ("https", 443)) else None
-    netloc = f"{host}:{port}" if port else host
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if not k.lower().startswith(_TRACKING)])
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
-
-
-def match_id_for(proposition_id: str, evidence_id: str) -> str:
-    # The matcher's own scheme, so a later suggestion of the same pair is recognised as the same match.
-    return hashlib.sha256(f"{proposition_id}|{evidence_id}".encode()).hexdigest()[:20]
-
-
 @router.post("/propositions/{proposition_id}/evidence", response_model=CommandResult, status_code=201,
              responses=ERRORS, tags=["review"])
 def attach_evidence(proposition_id: paging.PathId, body: EvidenceBody, request: Request, user: Editor,
                     tracker: Track) -> JSONResponse:
     """Attach evidence by hand: the item is ingested (or found by its canonical link), suggested and confirmed
     with the stance given, all in one unit of work."""
-    try:
-        link = canonical_link(body.url)
-    except ValueError as error:
+    # The same canonical form as ingestion, so a hand-attached item and a feed item are one story.
+    link = canonical_link(body.url)
+    if link is None:
         from tracker.api.problems import Invalid
 
-        raise Invalid("invalid-url", f"the URL cannot be read: {error}") from None
+        raise Invalid("invalid-url", "the URL must be an absolute http(s) link")
     published = body.published_at if body.published_at.tzinfo else body.published_at.replace(tzinfo=UTC)
 
     def work(uow: UnitOfWork, expected: int | None) -> Outcome:
@@ -178,7 +160,7 @@ def attach_evidence(proposition_id: paging.PathId, body: EvidenceBody, request: 
             language=None,
             content_hash=hashlib.sha256(f"{body.title}\n{body.summary}".encode()).hexdigest(),
         ), occurred_at=published)
-        match_id = match_id_for(proposition_id, evidence_id)
+        match_id = domain.match_id_for(proposition_id, evidence_id)
         existing = state.matches.get(match_id) or next(
             (m for m in state.matches.values() if m.evidence_id == evidence_id), None)
         if existing is None:

@@ -6,6 +6,7 @@ emits StatusChanged when it moved, so the history says exactly when and why it c
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -419,3 +420,9 @@ def _check_fields(fields: dict[str, Any]) -> None:
             date.fromisoformat(resolve_by)
         except (TypeError, ValueError):
             raise InvalidCommand("resolve_by must be an ISO date (YYYY-MM-DD)") from None
+
+
+def match_id_for(proposition_id: str, evidence_id: str) -> str:
+    """The id of the match between a proposition and an evidence item: the same pair always gets the same id,
+    whether the matcher suggested it or an editor attached it by hand."""
+    return hashlib.sha256(f"{proposition_id}|{evidence_id}".encode()).hexdigest()[:20]

@@ -7,7 +7,6 @@ commits together, so a crash mid-feed leaves all of the pass or none of it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -63,10 +62,6 @@ class RefreshOutcome:
     auto_confirmed: int = 0
     error: str | None = None
     warning: str | None = None
-
-
-def _match_id(proposition_id: str, evidence_id: str) -> str:
-    return hashlib.sha256(f"{proposition_id}|{evidence_id}".encode()).hexdigest()[:20]
 
 
 def _next_check(now: datetime, interval: timedelta, result: FetchResult | None, errors: int, cap: timedelta) -> str:
@@ -258,7 +253,7 @@ def suggest(uow: UnitOfWork, evidence_id: str, suggestion: Suggestion, outcome: 
     state: proposition_domain.Proposition | None = uow.load(stream_id).state
     if state is None or state.resolution is not None:
         return
-    match_id = _match_id(suggestion.proposition_id, evidence_id)
+    match_id = proposition_domain.match_id_for(suggestion.proposition_id, evidence_id)
     if match_id in state.matches:
         return  # suggested before, or rejected by an editor: never again
     try:
