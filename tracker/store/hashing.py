@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import encode_basestring  # the C string encoder json.dumps uses with ensure_ascii=False
+from json.encoder import (  # the C string encoder json.dumps uses with ensure_ascii=False
+    c_make_encoder,  # type: ignore[attr-defined]
+    encode_basestring,
+)
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -27,8 +30,21 @@ _HEADER = "[%d,%s,%s,%d,%s,%d,%s,%s,%s,%s,%s]"
 _sha256 = hashlib.sha256
 
 
+# The C encoder JSONEncoder.encode builds on every call, built once (same text, less per-call overhead).
+# No circular-reference tracking: a RecursionError sends the value to _encode, which reports the cycle.
+_c_encode = (
+    c_make_encoder(None, json.JSONEncoder().default, encode_basestring, None, ":", ",", True, False, False)
+    if c_make_encoder else None
+)
+
+
 def canonical_json(value: Any) -> str:
-    return _encode(value)
+    if _c_encode is None:
+        return _encode(value)
+    try:
+        return "".join(_c_encode(value, 0))
+    except RecursionError:
+        return _encode(value)
 
 
 def header_json(
