@@ -16,6 +16,7 @@ from tracker.domain import feed as feed_domain
 from tracker.domain.proposition import RejectMatch
 from tracker.ingest import fetchstate
 from tracker.ingest.runner import ingest_pass
+from tracker.projections import rebuild
 from tracker.projections.tables import evidence, matches, propositions
 from tracker.seeding import seed
 from tracker.service.handlers import Tracker, feed_stream
@@ -120,6 +121,8 @@ def test_new_items_become_evidence_with_explained_suggestions(
             sa.select(evidence.c.evidence_id).where(evidence.c.title.like("Spartak%"))
         ).scalar_one()
     assert football_id not in {e for _, e, _ in suggested}
+    # the read models written during the pass equal a replay of its events
+    assert rebuild.check(seeded.store) == []
 
 
 def test_refetch_is_conditional_and_appends_nothing(seeded: Tracker, server: FeedServer, database_url: str) -> None:
