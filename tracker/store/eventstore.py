@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -233,11 +234,18 @@ class EventStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sqlite = is_sqlite(engine)
+        # SQLite has one writer at a time anyway; threads of one process queue here, in order, instead of
+        # polling the file lock (busy timeout), which left some writers waiting seconds under load.
+        self._local_writer: AbstractContextManager[Any] = threading.RLock() if self._sqlite else nullcontext()
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """A write transaction: everything appended and projected inside commits together or not at all."""
-        with self.engine.connect().execution_options(**WRITE) as connection, connection.begin():
+        with (
+            self._local_writer,
+            self.engine.connect().execution_options(**WRITE) as connection,
+            connection.begin(),
+        ):
             if not self._sqlite:
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
             yield Transaction(connection)
