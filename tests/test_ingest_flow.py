@@ -237,3 +237,19 @@ def test_auto_threshold_confirms_as_the_matcher(seeded: Tracker, server: FeedSer
     confirmed = [e for e in seeded.store.read_all() if e.event_type == "MatchConfirmed"]
     assert confirmed and all(e.actor == "system:matcher" and e.payload["automatic"] for e in confirmed)
     assert seeded.proposition("energy-moratorium-breached").state.status != "open"
+
+
+def test_a_disabled_feed_can_be_enabled_again(seeded: Tracker, server: FeedServer, database_url: str) -> None:
+    from tracker.ingest.runner import enable_feed
+
+    add_feed(seeded, "old", server.route("/old.xml", Reply(status=410)))
+    ingest_pass(seeded, settings_for(database_url), now=NOW)
+    assert seeded.load(feed_stream("old")).state.enabled is False
+    server.route("/old.xml", Reply(body=rss(ARMS)))
+    with seeded.unit_of_work(actor="user:ed") as uow:
+        assert [e.event_type for e in enable_feed(uow, "old", reason="back online")] == ["FeedUpdated"]
+    with seeded.store.engine.connect() as connection:
+        state = fetchstate.load(connection, "old")
+    assert (state.error_count, state.next_check_at) == (0, None)
+    summary = ingest_pass(seeded, settings_for(database_url), now=NOW + timedelta(minutes=1), force=False)
+    assert (summary.fetched, summary.items_new) == (1, 1)

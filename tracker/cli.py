@@ -294,6 +294,24 @@ def feeds_list() -> None:
             click.echo(f"    last error: {state.last_error}")
 
 
+@feeds.command("enable")
+@click.argument("name")
+@friendly
+def feeds_enable(name: str) -> None:
+    """Re-enable a disabled feed (its back-off is forgotten; it is polled at the next pass)."""
+    from tracker.ingest.runner import enable_feed, feed_id_for
+    from tracker.service.handlers import NotFound
+
+    app = _app()
+    feed_id = feed_id_for(name)
+    try:
+        with app.tracker.unit_of_work(actor="user:cli", correlation_id="cli:feeds-enable") as uow:
+            recorded = enable_feed(uow, feed_id, reason="re-enabled from the command line")
+    except NotFound:
+        raise UserError(f"no feed named {name!r} (see `tracker feeds list`)") from None
+    click.echo(f"{feed_id}: {'enabled' if recorded else 'was already enabled'}; it will be polled at the next pass")
+
+
 # ---- audit ----------------------------------------------------------------------------------------
 
 @main.group()

@@ -29,6 +29,7 @@ REQUIRED = {
     ("GET", "/feeds"): "reader",
     ("POST", "/feeds"): "editor",
     ("POST", "/feeds/{feed_id}/fetch"): "editor",
+    ("POST", "/feeds/{feed_id}/enable"): "editor",
     ("GET", "/users"): "admin",
     ("POST", "/users"): "admin",
     ("POST", "/users/{name}/revoke"): "admin",

@@ -55,3 +55,16 @@ def test_fetch_now_ingests_and_a_bad_url_is_refused(api: Api, server: FeedServer
     assert api.client.post("/feeds/nope/fetch", headers=api.auth("editor")).status_code == 404
     assert api.client.post("/feeds/nope/fetch", headers=api.auth("reader")).status_code == 403
     assert api.head() == head
+
+
+def test_editor_re_enables_a_disabled_feed(api: Api, server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api.client.app.state.settings, "allow_private_feeds", True)
+    url = server.route("/gone.xml", Reply(status=410))
+    assert api.client.post("/feeds", json={"name": "Gone", "url": url}, headers=api.auth("editor")).status_code == 201
+    assert api.client.post("/feeds/gone/fetch", headers=api.auth("editor")).json()["result"] == "disabled"
+    assert api.client.post("/feeds/gone/enable", headers=api.auth("reader")).status_code == 403
+    assert api.client.post("/feeds/nope/enable", headers=api.auth("editor")).status_code == 404
+    enabled = api.client.post("/feeds/gone/enable", headers=api.auth("editor"))
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["feed"]["enabled"] is True
+    assert [e["event_type"] for e in enabled.json()["events"]] == ["FeedUpdated"]

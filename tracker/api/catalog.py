@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -20,6 +19,7 @@ from tracker.api.problems import Invalid
 from tracker.api.schemas import EvidencePage, EvidenceSummary, FeedCreated, FeedPage, FeedSummary, FetchResult
 from tracker.config import Settings
 from tracker.domain import feed as feed_domain
+from tracker.ingest.runner import enable_feed, feed_id_for
 from tracker.projections.tables import evidence, feeds
 from tracker.service.handlers import NotFound, UnitOfWork, feed_stream
 from tracker.store import EventStore
@@ -77,11 +77,6 @@ def list_feeds(store: Store, limit: paging.Limit = 100, cursor: paging.Cursor = 
                     next_cursor=paging.encode(rows[-1].feed_id) if more else None)
 
 
-def feed_id_for(name: str) -> str:
-    """The same slug the feeds.toml loader uses, so a feed has one id whichever way it was registered."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "feed"
-
-
 def _checked(url: str, settings: Settings) -> None:
     # Only http(s) URLs reach here (the body pattern); local paths are never accepted through the API.
     from tracker.ingest.netguard import ResolveError, UnsafeURL, check_url
@@ -112,6 +107,19 @@ def register_feed(body: FeedBody, request: Request, user: Editor, tracker: Track
         return Outcome(201, FeedCreated(feed=_feed(row), events=refs(recorded)))
 
     return run_command(request, tracker, user, body.model_dump(mode="json"), work)
+
+
+@router.post("/feeds/{feed_id}/enable", response_model=FeedCreated,
+             responses={404: {"description": "unknown feed"}})
+def enable(feed_id: paging.PathId, request: Request, user: Editor, tracker: Track) -> JSONResponse:
+    """Re-enable a feed that was disabled (after repeated failures or a 410): it is polled again at once."""
+
+    def work(uow: UnitOfWork, _: int | None) -> Outcome:
+        recorded = enable_feed(uow, feed_id, reason=f"re-enabled by {user.actor}")
+        row = uow.connection.execute(sa.select(feeds).where(feeds.c.feed_id == feed_id)).first()
+        return Outcome(200, FeedCreated(feed=_feed(row), events=refs(recorded)))
+
+    return run_command(request, tracker, user, {"feed": feed_id}, work)
 
 
 @router.post("/feeds/{feed_id}/fetch", response_model=FetchResult,

@@ -16,12 +16,14 @@ import sqlalchemy as sa
 
 from tracker.config import Settings
 from tracker.domain import feed as feed_domain
+from tracker.ingest import fetchstate
 from tracker.ingest.feeds_config import FeedConfig, load_feeds
 from tracker.ingest.fetch import FetchSettings
 from tracker.ingest.refresh import RefreshOutcome, RefreshSettings, refresh_feed
 from tracker.projections.tables import feeds as feeds_table
-from tracker.service.handlers import Tracker, feed_stream
+from tracker.service.handlers import Tracker, UnitOfWork, feed_stream
 from tracker.service.suggestions import Suggester, build_suggester
+from tracker.store import RecordedEvent
 
 ACTOR = "system:scheduler"
 
@@ -58,6 +60,15 @@ def sync_feeds(tracker: Tracker, configs: list[FeedConfig]) -> list[str]:
             if uow.execute(stream, command):
                 touched.append(feed_id)
     return touched
+
+
+def enable_feed(uow: UnitOfWork, feed_id: str, *, reason: str) -> list[RecordedEvent]:
+    """Re-enable a disabled feed: a FeedUpdated event, and its back-off forgotten so it is polled at once."""
+    recorded = uow.execute(feed_stream(feed_id), feed_domain.UpdateFeed({"enabled": True}, reason=reason))
+    state = fetchstate.load(uow.connection, feed_id)
+    state.error_count, state.next_check_at = 0, None
+    fetchstate.save(uow.connection, state)
+    return recorded
 
 
 @dataclass
