@@ -23,7 +23,7 @@ from tracker.api.problems import problem
 from tracker.api.users import User
 from tracker.config import Settings
 from tracker.digest.tokens import BadToken, load_or_create_secret, read_token
-from tracker.domain.subscriber import AddSubscriber, RemoveSubscriber, subscriber_id_for
+from tracker.domain.subscriber import AddSubscriber, ChangeSubscriber, RemoveSubscriber, subscriber_id_for
 from tracker.projections.tables import subscribers as subscribers_table
 from tracker.service.handlers import NotFound, Tracker, UnitOfWork, subscriber_stream
 from tracker.store import EventStore
@@ -52,6 +52,15 @@ class SubscriberBody(BaseModel):
     filters: Filters = Field(default_factory=Filters)
     quiet_weeks: Literal["note", "skip"] = Field(
         "note", description="a week with nothing to report: send a short note, or nothing")
+
+
+class SubscriberChange(BaseModel):
+    """Only the fields given change; filters given replace the old ones as a whole."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200, examples=["A. Reader"])
+    filters: Filters | None = None
+    quiet_weeks: Literal["note", "skip"] | None = None
 
 
 class SubscriberOut(BaseModel):
@@ -117,6 +126,25 @@ def remove_subscriber(subscriber_id: str, request: Request, tracker: Track, user
         return Outcome(200, _out(row), str(row.version))
 
     return run_command(request, tracker, user, {"subscriber_id": subscriber_id}, work)
+
+
+@router.patch("/subscribers/{subscriber_id}", response_model=SubscriberOut,
+              responses={404: {"description": "unknown subscriber"}, 409: {"description": "not subscribed"}})
+def change_subscriber(subscriber_id: str, body: SubscriberChange, request: Request, tracker: Track,
+                      user: Editor) -> JSONResponse:
+    """Change a subscriber's name, filters or quiet-week choice (SubscriberChanged)."""
+
+    def work(uow: UnitOfWork, _expected: int | None) -> Outcome:
+        uow.execute(subscriber_stream(subscriber_id), ChangeSubscriber(
+            name=body.name, filters=body.filters.model_dump() if body.filters else None,
+            quiet_weeks=body.quiet_weeks,
+        ))
+        row = _row(uow.connection, subscriber_id)
+        if row is None:
+            raise NotFound(f"no subscriber {subscriber_id}")
+        return Outcome(200, _out(row), str(row.version))
+
+    return run_command(request, tracker, user, {"subscriber_id": subscriber_id, **body.model_dump()}, work)
 
 
 # ---- unsubscribe by link (no bearer token) --------------------------------------------------------

@@ -49,7 +49,16 @@ class RemoveSubscriber:
     subscription: int | None = None  # from an unsubscribe token: only that subscription may end
 
 
-Command = AddSubscriber | RemoveSubscriber
+@dataclass(frozen=True)
+class ChangeSubscriber:
+    """Change what an active subscriber receives; fields left as None stay as they are."""
+
+    name: str | None = None
+    filters: dict[str, list[str]] | None = None
+    quiet_weeks: str | None = None
+
+
+Command = AddSubscriber | RemoveSubscriber | ChangeSubscriber
 
 
 # ---- state ----------------------------------------------------------------------------------------
@@ -149,6 +158,22 @@ def decide(state: Subscriber | None, command: Command) -> list[Event]:
         return [Event("SubscriberRemoved", {
             "subscriber_id": state.subscriber_id, "reason": command.reason[:500], "via": command.via,
         })]
+    if isinstance(command, ChangeSubscriber):
+        if state is None or not state.active:
+            raise InvalidTransition("no active subscriber to change")
+        wanted: dict[str, Any] = {}
+        if command.name is not None:
+            wanted["name"] = _check_name(command.name)
+        if command.filters is not None:
+            wanted["filters"] = normalise_filters(command.filters)
+        if command.quiet_weeks is not None:
+            if command.quiet_weeks not in QUIET_WEEKS:
+                raise InvalidCommand(f"quiet_weeks must be one of {', '.join(QUIET_WEEKS)}")
+            wanted["quiet_weeks"] = command.quiet_weeks
+        changes = {k: v for k, v in wanted.items() if getattr(state, k) != v}
+        if not changes:
+            return []
+        return [Event("SubscriberChanged", {"subscriber_id": state.subscriber_id, "changes": changes})]
     raise InvalidCommand(f"unknown command {type(command).__name__}")
 
 
@@ -164,4 +189,6 @@ def evolve(state: Subscriber | None, event: Event) -> Subscriber:
     assert state is not None, f"{event.type} before SubscriberAdded"
     if event.type == "SubscriberRemoved":
         return replace(state, active=False)
+    if event.type == "SubscriberChanged":
+        return replace(state, **data["changes"])
     raise ValueError(f"unknown event type {event.type}")

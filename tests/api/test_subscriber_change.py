@@ -1,0 +1,49 @@
+"""Changing what a digest subscriber receives, over HTTP."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+
+
+def subscribe(api: Api) -> str:
+    created = api.client.post("/subscribers", json={"email": "ana@example.org", "name": "Ana"},
+                              headers=api.auth("editor"))
+    assert created.status_code == 201, created.text
+    return created.json()["id"]
+
+
+def test_filters_and_quiet_weeks_change_with_one_event(api: Api) -> None:
+    subscriber_id = subscribe(api)
+    head = api.head()
+    changed = api.client.patch(f"/subscribers/{subscriber_id}", headers=api.auth("editor"), json={
+        "filters": {"actors": ["Putin"], "kinds": ["prediction"]}, "quiet_weeks": "skip",
+    })
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["filters"]["actors"] == ["Putin"] and body["filters"]["kinds"] == ["prediction"]
+    assert (body["quiet_weeks"], body["name"]) == ("skip", "Ana")
+    events = list(api.store.read_all(head))
+    assert [e.event_type for e in events] == ["SubscriberChanged"]
+    assert set(events[0].payload["changes"]) == {"filters", "quiet_weeks"}
+    # the same change again is no change: nothing appended
+    again = api.client.patch(f"/subscribers/{subscriber_id}", headers=api.auth("editor"),
+                             json={"quiet_weeks": "skip"})
+    assert again.status_code == 200 and api.head() == head + 1
+
+
+def test_refusals_write_nothing(api: Api) -> None:
+    subscriber_id = subscribe(api)
+    head = api.head()
+    assert api.client.patch("/subscribers/nobody", json={"name": "X"}, headers=api.auth("editor")).status_code == 404
+    assert api.client.patch(f"/subscribers/{subscriber_id}", json={"name": "X"},
+                            headers=api.auth("reader")).status_code == 403
+    bad = api.client.patch(f"/subscribers/{subscriber_id}", json={"name": "a\r\nBcc: x@evil.org"},
+                           headers=api.auth("editor"))
+    assert bad.status_code in (409, 422)
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert api.client.patch(f"/subscribers/{subscriber_id}", json={"colour": "red"},
+                            headers=api.auth("editor")).status_code == 422
+    assert api.head() == head
+    api.client.delete(f"/subscribers/{subscriber_id}", headers=api.auth("editor"))
+    gone = api.client.patch(f"/subscribers/{subscriber_id}", json={"name": "Y"}, headers=api.auth("editor"))
+    assert gone.status_code == 409
