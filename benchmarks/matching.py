@@ -6,9 +6,10 @@ Metrics (defined precisely in tracker/matching/evaluation.py):
 - precision@k: share of the suggestions in the items' first k that are labelled correct; `precision` counts
   all suggestions; precision@1 is the share of items with a suggestion whose first one is right;
 - false_alarm_rate: share of items labelled "bears on none" that got any suggestion.
-Three matchers: `lexical` (the matcher), `lexical_semantic` (MiniLM cosine blended at the weight and threshold chosen on the labelled set, null when the
-`semantic` extra is not installed) and `baseline_bm25_statement` (plain BM25 of the item against the statements
-only; its threshold is the one that maximises its own F1 on this set, which flatters it).
+Three matchers: `lexical` (the matcher), `lexical_semantic` (MiniLM cosine blended at the weight and threshold
+chosen on the labelled set, null when the `semantic` extra is not installed) and `baseline_bm25_statement`
+(plain BM25 of the item against the statements only; its threshold is the one that maximises its own F1 on
+this set, which flatters it).
 Speed: `lexical_ms_per_item` matches 10,000 synthetic items against 200 propositions (the 20 seeds, each copied
 10 times under new ids) and reports the mean per item, wall-clock and CPU time (the CPU figure is the steadier
 one on a machine shared with other work).
@@ -118,7 +119,8 @@ def main() -> None:
     scorer = semantic.load()
     combined = None
     if scorer is not None:
-        combined = evaluate(matcher_suggest(Matcher(propositions, semantic=scorer, **semantic.matcher_options(options))), items)
+        blended = Matcher(propositions, semantic=scorer, **semantic.matcher_options(options))
+        combined = evaluate(matcher_suggest(blended), items)
     tuned = baseline(propositions, items)
     oracle = None
     if path != LABELLED:
