@@ -63,3 +63,21 @@ def test_mistakes_are_one_line(sqlite_url: str, tmp_path: Path) -> None:
         assert len(lines) == 1 and expected in lines[0], (args, result.stderr)
     down = run(sqlite_url, tmp_path, "digest", "send", "--week", this_week().label, smtp_url="smtp://127.0.0.1:1?x=1")
     assert down.returncode != 0 and "unknown option" in down.stderr and "Traceback" not in down.stderr
+
+
+def test_subscribers_change_replaces_filters(sqlite_url: str, tmp_path: Path) -> None:
+    assert run(sqlite_url, tmp_path, "subscribers", "add", "cy@example.org", "--actor", "Atlantis").returncode == 0
+    changed = run(sqlite_url, tmp_path, "subscribers", "change", "cy@example.org", "--topic", "truce",
+                  "--quiet-weeks", "skip")
+    assert changed.returncode == 0, changed.stderr
+    assert "changed cy@example.org" in changed.stdout
+    listed = run(sqlite_url, tmp_path, "subscribers", "list").stdout
+    assert "quiet=skip" in listed and "follows topics=truce" in listed and "Atlantis" not in listed
+    same = run(sqlite_url, tmp_path, "subscribers", "change", "cy@example.org", "--quiet-weeks", "skip")
+    assert "nothing to change" in same.stdout
+    everything = run(sqlite_url, tmp_path, "subscribers", "change", "cy@example.org", "--everything")
+    assert everything.returncode == 0
+    assert "follows everything" in run(sqlite_url, tmp_path, "subscribers", "list").stdout
+    missing = run(sqlite_url, tmp_path, "subscribers", "change", "nobody@example.org", "--name", "X")
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -68,6 +68,36 @@ def register(main: click.Group, friendly: Callable[..., Any], user_error: type[c
                         AddSubscriber(email=email, name=name, filters=filters, quiet_weeks=quiet_weeks))
         click.echo(f"subscribed {normalise_email(email)} (id {subscriber_id})")
 
+    @subscribers.command("change")
+    @click.argument("email")
+    @click.option("--name", default=None, help="A new greeting name.")
+    @click.option("--actor", "actors", multiple=True, help="Follow only this actor (repeatable; replaces filters).")
+    @click.option("--topic", "topics", multiple=True, help="Follow only this topic (repeatable; replaces filters).")
+    @click.option("--kind", "kinds", multiple=True, type=click.Choice(["claim", "prediction", "prescription"]),
+                  help="Follow only this kind (repeatable; replaces filters).")
+    @click.option("--proposition", "propositions", multiple=True,
+                  help="Always include this proposition id (repeatable; replaces filters).")
+    @click.option("--everything", is_flag=True, help="Drop every filter: follow everything.")
+    @click.option("--quiet-weeks", type=click.Choice(["note", "skip"]), default=None,
+                  help="A week with nothing to report: send a short note, or nothing.")
+    @digest_errors
+    def subscribers_change(email: str, name: str | None, actors: tuple[str, ...], topics: tuple[str, ...],
+                           kinds: tuple[str, ...], propositions: tuple[str, ...], everything: bool,
+                           quiet_weeks: str | None) -> None:
+        """Change what EMAIL receives. Any filter option replaces all the old filters."""
+        from tracker.domain.subscriber import ChangeSubscriber, subscriber_id_for
+        from tracker.service.handlers import subscriber_stream
+
+        filters = None
+        if everything or actors or topics or kinds or propositions:
+            filters = {"actors": list(actors), "topics": list(topics), "kinds": list(kinds),
+                       "propositions": list(propositions)}
+        app = app_factory()
+        with app.tracker.unit_of_work(actor="system:cli") as uow:
+            recorded = uow.execute(subscriber_stream(subscriber_id_for(email)),
+                                   ChangeSubscriber(name=name, filters=filters, quiet_weeks=quiet_weeks))
+        click.echo(f"changed {email.strip()}" if recorded else f"{email.strip()}: nothing to change")
+
     @subscribers.command("list")
     @click.option("--all", "show_all", is_flag=True, help="Include removed subscribers.")
     @digest_errors
