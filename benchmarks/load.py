@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import sqlalchemy as sa
@@ -46,6 +45,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import drop_pg_schema, make_pg_schema_url  # noqa: E402 - schema per run, as the tests do
 from tests.ingest.feedserver import FeedServer, Received, Reply  # noqa: E402 - a real local HTTP server
 from tracker.api.users import add_user  # noqa: E402
 from tracker.audit.verify import verify_store  # noqa: E402
@@ -477,23 +477,6 @@ def verify(url: str, results: Results) -> dict[str, Any]:
 
 # ---- one backend ----------------------------------------------------------------------------------
 
-def pg_schema_url(base: str) -> tuple[str, str]:
-    schema = f"load_{uuid.uuid4().hex[:12]}"
-    engine = make_engine(base)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}options={quote(f'-csearch_path={schema}')}", schema
-
-
-def drop_schema(base: str, schema: str) -> None:
-    engine = make_engine(base)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    engine.dispose()
-
-
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix=f"load-{backend}-") as scratch:
@@ -503,7 +486,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             url, workers = f"sqlite:///{tmp / 'tracker.db'}", 1
         else:
             base = os.environ.get("TRACKER_TEST_PG_URL", PG_DEFAULT)
-            (url, schema), workers = pg_schema_url(base), args.workers
+            (url, schema), workers = make_pg_schema_url(base), args.workers
         try:
             with FeedServer() as feeds:
                 feed_url = feeds.route("/load.xml", GrowingFeed(args.feed_items, random.Random(args.seed)))
@@ -539,7 +522,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             }
         finally:
             if schema is not None:
-                drop_schema(base, schema)
+                drop_pg_schema(base, schema)
     return out
 
 

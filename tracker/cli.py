@@ -154,7 +154,7 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
         click.echo(f"scheduler: {len(scheduler.get_jobs())} job(s), running while this replica leads")
     click.echo(f"serving on http://{host}:{port} (docs at /docs)")
     try:
-        api = create_app(app.store, app.settings)
+        api = create_app(app.store, app.settings, app.tracker)
         api.state.elector = elector  # GET /health reports whether this replica leads
         uvicorn.run(api, host=host, port=port, log_level="info")
     finally:

@@ -25,7 +25,8 @@ OPTIONAL_ROUTERS = (
 )
 
 
-def create_app(store: EventStore, settings: Settings | None = None) -> FastAPI:
+def create_app(store: EventStore, settings: Settings | None = None, tracker: Tracker | None = None) -> FastAPI:
+    """The app over `store`; pass the process's `tracker` so the API and the scheduler share one state cache."""
     app = FastAPI(
         title="Policy Tracker",
         version="0.1.0",
@@ -33,7 +34,7 @@ def create_app(store: EventStore, settings: Settings | None = None) -> FastAPI:
                     "Every endpoint but /health takes `Authorization: Bearer <token>`.",
     )
     app.state.store = store
-    app.state.tracker = Tracker(store)
+    app.state.tracker = tracker or Tracker(store)
     app.state.settings = settings or get_settings()
     problems.install(app)
     app.add_middleware(BodySizeLimit)  # 413 for bodies over 1 MiB, before any route reads them

@@ -8,7 +8,6 @@ The signed text is defined once, in tracker/audit/offline.py, which auditors run
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tracker.audit import merkle, offline
+from tracker.keyfile import read_or_create
 from tracker.store import ConcurrencyError, EventStore, NewEvent, StoreError
 from tracker.store.envelope import iso, utc_now
 from tracker.store.hashing import GENESIS_HASH
@@ -32,22 +32,10 @@ CHECKPOINT_EVENT = "CheckpointRecorded"
 
 def load_or_create_key(path: str | Path) -> Ed25519PrivateKey:
     """The signing key at `path`; a new one is written there (0600, directory 0700) if none exists."""
-    path = Path(path)
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        try:  # O_EXCL: if two processes race, the loser reads the winner's key below
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-            return key
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    pem = read_or_create(path, lambda: Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise StoreError(f"{path} does not hold an Ed25519 private key")
     return key

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from tracker.keyfile import read_or_create
 
 _PURPOSE = b"policy-tracker/unsubscribe/v1\x00"
 _TOKEN = re.compile(r"([0-9a-f]{8,64})\.([1-9][0-9]{0,8})\.([A-Za-z0-9_-]{43})")
@@ -34,19 +35,7 @@ def load_or_create_secret(secret: str | None, path: str | Path) -> bytes:
     """The configured secret, or the one in `path` (a new random one is written there if none exists)."""
     if secret:
         return secret.encode()
-    path = Path(path)
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        value = secrets.token_hex(32)
-        try:  # O_EXCL: of two processes racing, the loser reads the winner's secret below
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(value + "\n")
-            return value.encode()
-    value = path.read_text().strip()
+    value = read_or_create(path, lambda: (secrets.token_hex(32) + "\n").encode()).decode().strip()
     if len(value) < 32:
         raise BadToken(f"{path} holds no usable digest secret (expected 64 hex digits)")
     return value.encode()

@@ -87,9 +87,7 @@ class PassSummary:
 
     def add(self, outcome: RefreshOutcome) -> None:
         self.outcomes.append(outcome)
-        counter = {"fetched": "fetched", "not_modified": "not_modified", "failed": "failed",
-                   "disabled": "disabled", "skipped": "skipped"}[outcome.result]
-        setattr(self, counter, getattr(self, counter) + 1)
+        setattr(self, outcome.result, getattr(self, outcome.result) + 1)  # one counter per result
         self.items_new += outcome.items_new
         self.items_duplicate += outcome.items_duplicate
         self.sightings += outcome.sightings
@@ -129,9 +127,10 @@ def ingest_pass(
     """Refresh the given feeds (default: every enabled feed) one after the other."""
     summary = PassSummary()
     suggester = suggester or build_suggester(tracker, settings)
+    refresh = refresh_settings(settings)
     for feed_id in feed_ids if feed_ids is not None else enabled_feed_ids(tracker):
         outcome = refresh_feed(
-            tracker, feed_id, suggester=suggester, settings=refresh_settings(settings),
+            tracker, feed_id, suggester=suggester, settings=refresh,
             now=now or datetime.now(UTC), force=force,
         )
         summary.add(outcome)
