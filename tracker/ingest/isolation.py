@@ -102,8 +102,15 @@ def serve(connection: Connection, limits: Limits, crash_marker: bytes | None) ->
         except BaseException as error:  # noqa: BLE001 - reported to the parent, which decides
             answer = ("raised", f"{type(error).__name__}: {error}")
         try:
-            connection.send(answer)
-        except (OSError, MemoryError):
+            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            answer, data = ("memory", None), pickle.dumps(("memory", None))
+        except Exception as error:  # noqa: BLE001 - e.g. an unpicklable result: report it rather than vanish
+            answer = ("raised", f"an unpicklable answer ({type(error).__name__}: {error})")
+            data = pickle.dumps(answer)
+        try:
+            connection.send_bytes(data)
+        except OSError:
             return
         if answer[0] != "ok":
             return  # after MemoryError or an unexpected exception the process state is suspect: retire
