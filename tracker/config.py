@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_DIGEST_SECRET_BYTES = 32  # HMAC-SHA256 key: shorter than the hash output is guessable sooner
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRACKER_", env_file=".env", extra="ignore")
+    # Errors never echo the value given: it may be the digest secret or a database password.
+    model_config = SettingsConfigDict(env_prefix="TRACKER_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)
 
     database_url: str = "sqlite:///tracker.db"
     feeds_file: str = "feeds/feeds.toml"
@@ -27,15 +31,36 @@ class Settings(BaseSettings):
     backfill_days: int = Field(120, ge=1)
     audit_key_file: str = "keys/audit-ed25519.pem"
     # Weekly digest: links in mails point under public_base_url; the unsubscribe-token secret is
-    # digest_secret or, when unset, a random one created in digest_secret_file (outside the database).
+    # digest_secret (at least 32 bytes) or, when unset, a random one created in digest_secret_file
+    # (outside the database). Unsubscribe links work for digest_unsubscribe_weeks after the mail was sent.
     public_base_url: str = "http://127.0.0.1:8000"
     digest_from: str = "Policy Tracker <digest@policy-tracker.invalid>"
     digest_secret: str | None = None
     digest_secret_file: str = "keys/digest-secret"
+    digest_unsubscribe_weeks: int = Field(26, ge=1, le=520)
     outbox_dir: str = "outbox"
     # How often each replica of `tracker serve` tries to become (or checks it still is) the scheduler's leader;
     # a dead leader is replaced within one interval.
     leader_interval_seconds: float = Field(5.0, gt=0, le=300)
+
+    @field_validator("digest_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # TRACKER_DIGEST_SECRET= (empty) means unset: the secret file is used
+        if len(value.encode()) < MIN_DIGEST_SECRET_BYTES:
+            raise ValueError(f"TRACKER_DIGEST_SECRET must be at least {MIN_DIGEST_SECRET_BYTES} bytes "
+                             f"(it has {len(value.encode())}); e.g. `python -c 'import secrets; "
+                             "print(secrets.token_hex(32))'`, or leave it unset to use a generated one")
+        return value
+
+    @field_validator("digest_from")
+    @classmethod
+    def _from_usable(cls, value: str) -> str:
+        from tracker.digest.deliver import from_address  # the mail code's own check, no second copy
+
+        from_address(value)  # a ValueError here says what is wrong with it
+        return value
 
     @model_validator(mode="after")
     def _auto_not_below_suggest(self) -> Settings:

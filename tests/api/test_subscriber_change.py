@@ -47,3 +47,21 @@ def test_refusals_write_nothing(api: Api) -> None:
     api.client.delete(f"/subscribers/{subscriber_id}", headers=api.auth("editor"))
     gone = api.client.patch(f"/subscribers/{subscriber_id}", json={"name": "Y"}, headers=api.auth("editor"))
     assert gone.status_code == 409
+
+
+def test_a_name_with_an_encoded_line_break_is_422_and_writes_nothing(api: Api) -> None:
+    """CVE-2024-6923: an RFC 2047 encoded CR/LF would become real header lines in the next digest."""
+    subscriber_id = subscribe(api)
+    head = api.head()
+    for name in ("=?utf-8?q?Bob=0D=0ABcc:=20attacker@evil.example=0D=0A=0D=0AYour account is locked?=",
+                 "=?utf-8?b?Qm9iDQpCY2M6IGF0dGFja2VyQGV2aWwuZXhhbXBsZQ==?=", "=?utf-8?q?Bob?=", "Bob\u2028Bcc: x"):
+        bad = api.client.patch(f"/subscribers/{subscriber_id}", json={"name": name}, headers=api.auth("editor"))
+        assert bad.status_code == 422, bad.text
+        assert bad.headers["content-type"].startswith("application/problem+json")
+        assert "name must not contain" in bad.json()["detail"]
+        added = api.client.post("/subscribers", json={"email": "eve@example.org", "name": name},
+                                headers=api.auth("editor"))
+        assert added.status_code == 422 and "name must not contain" in added.json()["detail"]
+    assert api.head() == head
+    listed = api.client.get("/subscribers", headers=api.auth("editor")).json()
+    assert [s["name"] for s in listed] == ["Ana"]

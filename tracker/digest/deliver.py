@@ -1,7 +1,12 @@
 """Mail out: build the message with the standard library's email package, hand it to SMTP or the outbox.
 
-Headers are set through EmailMessage (which folds, encodes and refuses CR/LF in values), never by
-joining strings; the subject names the week and nothing a feed wrote. TRACKER_SMTP_URL:
+Headers are set through EmailMessage and Address objects (which fold, encode and refuse CR/LF in
+values), never by joining strings; the subject names the week and nothing a feed wrote. That is not
+enough on its own: the email package decodes RFC 2047 encoded words in a display name or local part when
+it writes the header and, on Python 3.11/3.12 (CVE-2024-6923), writes a CR/LF it decoded as a real line
+break. So text for a header is checked first (header_text_problem), and each transport checks the bytes
+it is about to hand over: exactly the header lines the message was built with, one To (the recipient),
+one From, no stray CR, LF or NUL (check_wire). A message that fails is not sent. TRACKER_SMTP_URL:
   smtp://host[:port]             plain SMTP (port 25)
   smtp://host:587?starttls=1     STARTTLS before anything else
   smtps://host[:port]            implicit TLS (port 465)
@@ -12,13 +17,18 @@ Unset: each message is written as <outbox>/<week>/<subscriber id>.eml (same name
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import re
 import smtplib
 import ssl
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
+from email import message_from_bytes, policy
+from email.errors import HeaderParseError
+from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -28,9 +38,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tracker.digest.render import Rendered
 from tracker.domain.errors import InvalidCommand
-from tracker.domain.subscriber import normalise_email
+from tracker.domain.subscriber import header_text_problem, normalise_email
 
 HEADER_POLICY = policy.default.clone(max_line_length=998)
+log = logging.getLogger("tracker.digest")
+# Every header build_message may set; anything else in the bytes on the way out is a bug or an attack.
+HEADERS = frozenset(h.lower() for h in (
+    "From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "Precedence", "List-Id", "List-Unsubscribe",
+    "List-Unsubscribe-Post", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+))
+_FIELD_NAME = re.compile(rb"[!-9;-~]+")  # RFC 5322 ftext
 
 
 class DeliveryError(Exception):
@@ -46,6 +63,13 @@ class DeliveryError(Exception):
 
 class BadSmtpUrl(ValueError):
     """TRACKER_SMTP_URL cannot be understood."""
+
+
+class UnsafeMessage(DeliveryError):
+    """The message would not come out with exactly the headers it was built with; it is not sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"not sent, unsafe mail header: {message}", permanent=True)
 
 
 class Transport(Protocol):
@@ -67,6 +91,9 @@ class Envelope:
 
 
 def from_address(configured: str) -> Address:
+    problem = header_text_problem(configured)
+    if problem:
+        raise BadSmtpUrl(f"TRACKER_DIGEST_FROM {problem}: {configured!r}")
     name, address = parseaddr(configured)
     try:
         address = normalise_email(address)
@@ -76,12 +103,29 @@ def from_address(configured: str) -> Address:
     return Address(display_name=name, username=local, domain=domain)
 
 
+def recipient_address(email: str, name: str) -> Address:
+    """The To address. A stored name that is not safe in a header (recorded before names were checked this
+    strictly) is left out rather than the digest withheld: the name is only a courtesy. A stored address
+    that is not plain cannot be helped: UnsafeMessage, and that recipient's send fails."""
+    try:
+        local, _, domain = normalise_email(email).rpartition("@")
+    except InvalidCommand as error:
+        raise UnsafeMessage(f"recipient address {email!r}: {error}") from None
+    if header_text_problem(name):
+        log.warning("digest to %s goes without the display name: the stored name is not safe in a mail header "
+                    "(change it with `tracker subscribers change`)", email)
+        name = ""
+    return Address(display_name=name.strip(), username=local, domain=domain)
+
+
 def build_message(rendered: Rendered, envelope: Envelope) -> EmailMessage:
     """multipart/alternative: the plain text first, then the HTML (clients show the last they can)."""
     message = EmailMessage()
     message["From"] = from_address(envelope.sender)
-    local, _, domain = normalise_email(envelope.recipient_email).rpartition("@")
-    message["To"] = Address(display_name=envelope.recipient_name, username=local, domain=domain)
+    message["To"] = recipient_address(envelope.recipient_email, envelope.recipient_name)
+    problem = header_text_problem(rendered.subject)
+    if problem:  # the subject is made of the week and dates only; this would be a bug
+        raise UnsafeMessage(f"subject {problem}")
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(envelope.date)
     message["Message-ID"] = envelope.message_id
@@ -99,6 +143,51 @@ def build_message(rendered: Rendered, envelope: Envelope) -> EmailMessage:
     # which no client reads as a URL; RFC 5322 allows lines up to 998.
     message.policy = HEADER_POLICY
     return message
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The bytes smtplib's send_message would put after DATA (CRLF line ends; addresses are ASCII, so
+    no SMTPUTF8). Sending these bytes ourselves means the bytes checked are the bytes sent."""
+    buffer = io.BytesIO()
+    BytesGenerator(buffer, policy=message.policy).flatten(message, linesep="\r\n")
+    return buffer.getvalue()
+
+
+def check_wire(raw: bytes, message: EmailMessage, recipient: str, linesep: bytes = b"\r\n") -> None:
+    """Raise UnsafeMessage unless the top-level header block of `raw` is exactly what `message` was built
+    with: the same header names in the same order, each line plain ASCII with no stray CR, LF or control
+    character, one To address (the recipient, with the display name given) and one From address."""
+    head, end, _ = raw.partition(linesep + linesep)
+    if not end:
+        raise UnsafeMessage("no blank line after the headers")
+    names: list[str] = []
+    for line in head.split(linesep):
+        if any((b < 0x20 and b != 0x09) or b >= 0x7f for b in line):
+            raise UnsafeMessage("a header line holds a CR, LF, NUL, control or non-ASCII byte")
+        if len(line) > 998:
+            raise UnsafeMessage("a header line is longer than 998 bytes")
+        if line[:1] in (b" ", b"\t"):
+            if not names:
+                raise UnsafeMessage("the headers start with a continuation line")
+            continue
+        name, colon, _ = line.partition(b":")
+        if not colon or not _FIELD_NAME.fullmatch(name):
+            raise UnsafeMessage(f"not a header line: {line[:60]!r}")
+        names.append(name.decode("ascii").lower())
+    expected = [key.lower() for key in message.keys()]
+    if names != expected or not set(names) <= HEADERS:
+        raise UnsafeMessage(f"header lines {names} where {expected} were built")
+    parsed = message_from_bytes(head + linesep + linesep, policy=policy.default)
+    try:  # read back as a mail client would
+        to, sender = parsed["To"].addresses, parsed["From"].addresses
+    except (AttributeError, HeaderParseError, IndexError, ValueError):
+        raise UnsafeMessage("the To or From header cannot be read back") from None
+    wanted = message["To"].addresses
+    if len(to) != 1 or to[0].addr_spec.lower() != recipient.lower() or len(wanted) != 1 \
+            or to[0].display_name != wanted[0].display_name:
+        raise UnsafeMessage(f"the To header does not read back as exactly {recipient}")
+    if len(sender) != 1:
+        raise UnsafeMessage("the From header does not read back as exactly one address")
 
 
 # ---- SMTP -----------------------------------------------------------------------------------------
@@ -172,10 +261,12 @@ class SmtpTransport:
         return client
 
     def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        raw = wire_bytes(message)
+        check_wire(raw, message, recipient)  # before connecting: an unsafe message never leaves
         if self._client is None:
             self._client = self._connect()
         try:
-            self._client.send_message(message, from_addr=sender, to_addrs=[recipient])
+            self._client.sendmail(sender, [recipient], raw)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
             raise _refusal(code, reply, "recipient refused") from None
@@ -222,6 +313,8 @@ class OutboxTransport:
         self.written: list[Path] = []
 
     def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        raw = message.as_bytes()
+        check_wire(raw, message, recipient, b"\n")
         identity = str(message["Message-ID"]).strip("<>").partition("@")[0]
         week, _, subscriber = identity.removeprefix("digest-").rpartition("-")
         folder = self.directory / (week or "misc")
@@ -230,7 +323,7 @@ class OutboxTransport:
             target = folder / f"{subscriber or identity}.eml"
             fd, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
-                handle.write(message.as_bytes())
+                handle.write(raw)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, target)  # never a half-written .eml

@@ -315,13 +315,13 @@ def _deliver(
     entry = ledger.entry(subscriber.subscriber_id)
     link = unsubscribe_url(settings, subscriber)
     rendered = render(digest, public_base_url=settings.public_base_url, unsubscribe_url=link)
-    message = build_message(rendered, Envelope(
-        sender=settings.digest_from, recipient_email=subscriber.email, recipient_name=subscriber.name,
-        message_id=entry.message_id, unsubscribe_url=link, date=now().astimezone(UTC),
-    ))
     sid = subscriber.subscriber_id
     failure: DeliveryError | None = None
-    try:
+    try:  # an unsafe message (UnsafeMessage) fails for this recipient alone, like a refusal
+        message = build_message(rendered, Envelope(
+            sender=settings.digest_from, recipient_email=subscriber.email, recipient_name=subscriber.name,
+            message_id=entry.message_id, unsubscribe_url=link, date=now().astimezone(UTC),
+        ))
         transport.send(message, sender=sender, recipient=subscriber.email)
     except DeliveryError as error:
         failure = error

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from typing import Any
 
 from tracker.domain.errors import InvalidCommand, InvalidTransition
@@ -29,7 +31,14 @@ MAX_FILTER_VALUES = 100
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z][A-Za-z0-9-]{{0,61}}[A-Za-z0-9]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
+# C0, DEL, C1 (U+0080-U+009F, NEL included) and the Unicode line/paragraph separators: none belongs in
+# a name or an address, and some of them end a header line somewhere between here and the reader.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The opening of an RFC 2047 encoded word. Python's email package decodes encoded words it finds in a
+# display name or local part when it writes the header, and (CVE-2024-6923, 3.11/3.12) does not re-encode
+# a CR/LF it decoded, so `=?utf-8?q?Bob=0D=0ABcc:...?=` would become real header lines. No real name or
+# address needs this syntax: a name is given as plain Unicode text and the mail code encodes it.
+ENCODED_WORD = "=?"
 
 
 # ---- commands -------------------------------------------------------------------------------------
@@ -80,6 +89,8 @@ def normalise_email(email: str) -> str:
         raise InvalidCommand("email must be a string")
     if _CONTROL.search(email):
         raise InvalidCommand("email must not contain line breaks or control characters")
+    if ENCODED_WORD in email:
+        raise InvalidCommand("email must not contain '=?' (RFC 2047 encoded-word syntax)")
     email = email.strip()
     if len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email):
         raise InvalidCommand("email must be a plain address such as name@example.org")
@@ -94,11 +105,31 @@ def subscriber_id_for(email: str) -> str:
     return hashlib.sha256(normalise_email(email).lower().encode()).hexdigest()[:24]
 
 
+def header_text_problem(text: str) -> str | None:
+    """Why `text` may not go into a mail header (as a display name), or None when it may.
+
+    The text is also read the way a mail parser would read it (RFC 2047 decoded), so a control character
+    hidden in an encoded word is named as such; any encoded-word syntax is then refused on its own.
+    """
+    if _CONTROL.search(text):
+        return "must not contain line breaks or control characters"
+    try:
+        decoded = str(make_header(decode_header(text)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+        return "must not contain '=?' (RFC 2047 encoded-word syntax); give it as plain text"
+    if _CONTROL.search(decoded):
+        return "must not contain line breaks or control characters, not even RFC 2047-encoded ones"
+    if ENCODED_WORD in text or ENCODED_WORD in decoded:
+        return "must not contain '=?' (RFC 2047 encoded-word syntax); give it as plain text"
+    return None
+
+
 def _check_name(name: Any) -> str:
     if not isinstance(name, str):
         raise InvalidCommand("name must be a string")
-    if _CONTROL.search(name):
-        raise InvalidCommand("name must not contain line breaks or control characters")
+    problem = header_text_problem(name)
+    if problem:
+        raise InvalidCommand(f"name {problem}")
     name = name.strip()
     if len(name) > MAX_NAME:
         raise InvalidCommand(f"name is longer than {MAX_NAME} characters")
