@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from tracker.api.auth import require
 from tracker.api.deps import get_store
+from tracker.api.paging import MAX_INT
 from tracker.audit import checkpoint as checkpoints
 from tracker.audit.checks import verify_log
 from tracker.audit.export import FIELDS
@@ -46,7 +47,7 @@ def _envelope(row: Any) -> dict[str, Any]:
 @router.get("/events")
 def audit_events(
     store: Annotated[EventStore, Depends(get_store)],
-    after: Annotated[int, Query(ge=0, description="return events with position > after")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT, description="return events with position > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """The global log in position order. Positions are given out in commit order with no gaps, so paging

@@ -45,6 +45,9 @@ Stance = Literal["supports", "contradicts", "context"]
 Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/$.?#][^\s]*$"), AfterValidator(_clean)]
 
 
+MAX_OFFSET = 100_000_000  # character offsets into a source text; far beyond any article
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,8 +69,8 @@ class MatchProfile(Body):
 
 class Locator(Body):
     paragraph: int = Field(ge=1, le=100_000)
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    start: int = Field(ge=0, le=MAX_OFFSET)
+    end: int = Field(ge=0, le=MAX_OFFSET)
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
