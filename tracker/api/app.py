@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 
 from tracker.api import admin, audit, catalog, commands, matches, problems, propositions
 from tracker.api.auth import require
-from tracker.api.commanding import request_id
 from tracker.api.deps import get_store
 from tracker.api.limits import BodySizeLimit
+from tracker.api.middleware import ErrorGuard, SecurityHeaders
 from tracker.api.schemas import Health
 from tracker.config import Settings, get_settings
 from tracker.service.handlers import Tracker
@@ -37,15 +36,11 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
     app.state.tracker = tracker or Tracker(store)
     app.state.settings = settings or get_settings()
     problems.install(app)
-    app.add_middleware(BodySizeLimit)  # 413 for bodies over 1 MiB, before any route reads them
-
-    @app.middleware("http")
-    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Every request gets a correlation id (the caller's X-Request-ID, or a new one), echoed back."""
-        rid = request_id(request)
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        return response
+    # Added innermost first: SecurityHeaders (and X-Request-ID) wrap everything, ErrorGuard turns any escaped
+    # exception into one 500, BodySizeLimit answers 413 for bodies over 1 MiB before any route reads them.
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(ErrorGuard)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health(request: Request, store: Annotated[EventStore, Depends(get_store)]) -> Health:

@@ -115,6 +115,8 @@ def install(app: FastAPI) -> None:
         return problem(503, "database-unavailable", "The database is unavailable", detail,
                        headers={"Retry-After": "5"})
 
+    # Fallback only: middleware.ErrorGuard answers escaped errors first (this handler runs in Starlette's
+    # ServerErrorMiddleware, which re-raises afterwards, so uvicorn would log twice and drop the connection).
     @app.exception_handler(Exception)
     async def crashed(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
