@@ -10,11 +10,13 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import signal
 import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import feedparser
 import pytest
@@ -281,6 +283,17 @@ def test_a_crash_does_not_disturb_a_parse_running_on_another_worker() -> None:
         assert "crashed (SIGSEGV)" in (results["bad"].error or "")  # type: ignore[attr-defined]
     finally:
         shared.close()
+
+
+def test_a_worker_killed_while_idle_is_replaced_without_failing_the_next_feed(pool: ParserPool) -> None:
+    assert_next_parse_works(pool)
+    [pid] = pool.worker_pids()
+    os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer would
+    deadline = time.monotonic() + 5
+    while alive(pid) and "zombie" not in Path(f"/proc/{pid}/status").read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)  # dead, not yet reaped: the pool reaps it
+    assert_next_parse_works(pool)
+    assert pool.worker_pids() != [pid]
 
 
 def test_a_worker_cannot_hand_the_service_a_callable(pool: ParserPool) -> None:

@@ -35,6 +35,7 @@ import queue
 import resource
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -147,6 +148,11 @@ class _Worker:
             )
         finally:
             child_end.close()
+        # Bound every single read and write too: poll() bounds waiting for an answer, but a worker gone rogue
+        # could stop reading a request or stall halfway through an answer.
+        window = struct.pack("ll", math.ceil(limits.timeout_seconds), 0)
+        parent_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, window)
+        parent_end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, window)
         self.connection = Connection(parent_end.detach())
 
     def call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -224,8 +230,14 @@ class ParserPool:
         try:
             if self._closed:
                 raise PoolClosed("the parser pool is shut down")
+            if worker is not None and worker.process.poll() is not None:
+                worker.stop(gracefully=False)  # died while idle (e.g. the kernel's OOM killer): not this feed's fault
+                worker = None
             if worker is None:
-                worker = _Worker(self.limits, self._crash_marker)
+                try:
+                    worker = _Worker(self.limits, self._crash_marker)
+                except OSError as error:  # e.g. out of processes or file descriptors: fail this feed, not the pass
+                    raise WorkerFailed(f"could not start ({error})") from None
             return worker.call(function, args)
         except WorkerFailed:
             if worker is not None:
