@@ -122,6 +122,7 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     import uvicorn
 
     from tracker.api.app import create_app
+    from tracker.api.serving import uvicorn_options
     from tracker.seeding import seed
     from tracker.store.migrate import upgrade
 
@@ -156,7 +157,8 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     try:
         api = create_app(app.store, app.settings, app.tracker)
         api.state.elector = elector  # GET /health reports whether this replica leads
-        uvicorn.run(api, host=host, port=port, log_level="info")
+        # Timeouts, limits and the token-redacting access log: see tracker/api/serving.py.
+        uvicorn.run(api, host=host, port=port, **uvicorn_options())
     finally:
         if elector is not None:
             elector.stop()

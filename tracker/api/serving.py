@@ -1,0 +1,110 @@
+"""How `tracker serve` runs uvicorn: timeouts and limits for slow or greedy clients, and logs without secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import re
+from typing import Any
+
+import h11
+from uvicorn.config import LOGGING_CONFIG
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+# Seconds an idle keep-alive connection stays open after a response (uvicorn's default, made explicit).
+KEEP_ALIVE_SECONDS = 5
+# Seconds from a connection's (or a kept-alive request's) first byte to the end of its headers: a client
+# dripping a header byte at a time (slowloris) is cut off. uvicorn has no option for this; see TimedH11Protocol.
+HEADER_TIMEOUT_SECONDS = 10.0
+# Request line plus headers above this many bytes get 400 (h11's default, made explicit).
+MAX_HEADER_BYTES = 16 * 1024
+# Connections plus running requests before new requests get 503; sync routes share a 40-thread pool, so
+# more than this would only queue.
+MAX_CONCURRENCY = 200
+# Seconds in-flight requests get to finish on shutdown before their connections are closed.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+log = logging.getLogger("tracker.api")
+
+
+class TimedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus a deadline for request headers (uvicorn only times out idle keep-alive)."""
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is None and self.conn.their_state is h11.IDLE:
+            self._arm_header_timer()  # the first bytes of a request on a kept-alive connection
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._cancel_header_timer()  # headers complete: the body has its own deadline (limits.py)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self._headers_too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.debug("closed a connection whose request headers took over %ss", HEADER_TIMEOUT_SECONDS)
+            self.transport.close()
+
+
+# `token=` (and `access_token=` and the like) in a query, and the token segment of /unsubscribe/<token>.
+_QUERY_TOKEN = re.compile(r"(?i)([?&;][^=&;]*token=)[^&;#\s]*")
+_PATH_TOKEN = re.compile(r"(?i)(/unsubscribe/)[^/?#\s]+")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    return _PATH_TOKEN.sub(rf"\1{REDACTED}", _QUERY_TOKEN.sub(rf"\1{REDACTED}", text))
+
+
+class RedactTokens(logging.Filter):
+    """Removes unsubscribe tokens from uvicorn's access log: the link is the credential, and logs are
+    read by more people (and kept longer) than the database."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging config, with the redacting filter on the access log and the tracker's own loggers
+    (INFO and up) on the same stream as uvicorn's messages."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact_tokens": {"()": RedactTokens}}
+    config["loggers"]["uvicorn.access"]["filters"] = ["redact_tokens"]
+    config["loggers"]["tracker"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """Keyword arguments for uvicorn.run, all limits explicit."""
+    return {
+        "http": TimedH11Protocol,
+        "log_config": log_config(),
+        "log_level": "info",
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "limit_concurrency": MAX_CONCURRENCY,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "server_header": False,  # do not advertise the server software
+    }
