@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging.config
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -122,10 +123,11 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     import uvicorn
 
     from tracker.api.app import create_app
-    from tracker.api.serving import uvicorn_options
+    from tracker.api.serving import log_config, uvicorn_options
     from tracker.seeding import seed
     from tracker.store.migrate import upgrade
 
+    logging.config.dictConfig(log_config())  # before the store opens: its startup notes are shown too
     app = _app()
     upgrade(app.settings.database_url)
     seeds_dir = Path(app.settings.seeds_dir)

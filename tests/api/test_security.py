@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -28,7 +30,8 @@ from tests.conftest import ROOT
 from tests.digest.smtpserver import free_port
 from tracker.api import paging
 from tracker.api.serving import redact
-from tracker.digest.tokens import load_or_create_secret, make_token
+from tracker.config import Settings
+from tracker.digest.service import unsubscribe_url
 
 PROBLEM = "application/problem+json"
 MAX_INT = 2**63 - 1
@@ -270,8 +273,11 @@ def test_unsubscribe_tokens_never_reach_the_access_log(served: Server) -> None:
     response = connection.getresponse()
     added = json.loads(response.read())
     assert response.status == 201, added
-    secret = load_or_create_secret(None, str(served.tmp / "secret"))
-    token = make_token(secret, added["id"], added["subscription"])
+    # The link exactly as a digest would carry it (the same secret file as the server's).
+    settings = Settings(digest_secret_file=str(served.tmp / "secret"), public_base_url="http://127.0.0.1")
+    subscriber = SimpleNamespace(subscriber_id=added["id"], subscription=added["subscription"])
+    link = unsubscribe_url(settings, subscriber)  # type: ignore[arg-type]
+    token = parse_qs(urlsplit(link).query)["token"][0]
     status, headers, body = _get(connection, f"/unsubscribe?token={token}")
     assert status == 200 and b"Unsubscribed" in body
     assert headers["content-type"].startswith("text/html")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +15,7 @@ from sqlalchemy.engine import Engine
 # Appends open their connection with this option so SQLite takes the write lock at BEGIN
 # (BEGIN IMMEDIATE); readers keep plain deferred transactions and never block each other.
 WRITE = {"tracker_write": True}
+log = logging.getLogger("tracker.store")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -19,12 +24,46 @@ def is_sqlite(engine: Engine) -> bool:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
+        _private_sqlite_files(url)
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _private_sqlite_files(url: str) -> None:
+    """The database file (emails, token hashes) is created 0600, and an existing one is tightened to 0600.
+
+    SQLite creates -wal, -shm and -journal with the mode of the database file itself (whatever the umask),
+    so a 0600 database file makes them 0600 too; ones already there are tightened as well."""
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return  # in memory, or a URI filename (mode= and friends are the caller's choice)
+    path = Path(database)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no such folder, or not writable: SQLite's own error says so on first connect
+    else:
+        os.close(fd)  # an empty file is a valid, empty SQLite database
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if not mode & 0o077:
+            continue
+        try:
+            file.chmod(mode & 0o700)
+        except OSError as error:  # not its owner, or a read-only file system
+            log.warning("cannot tighten %s (mode %o): %s", file, mode, error.strerror)
+        else:
+            # INFO: commands keep their one-line output; `tracker serve` shows it (it sets logging up first).
+            log.info("tightened %s from %o to %o: it holds emails and token hashes", file, mode, mode & 0o700)
 
 
 def _configure_sqlite(engine: Engine) -> None:
