@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -71,17 +71,21 @@ def test_tokens_verify_and_refuse_forgery(tmp_path: Path) -> None:
     secret = load_or_create_secret(None, tmp_path / "keys" / "digest-secret")
     assert stat.S_IMODE(os.stat(tmp_path / "keys" / "digest-secret").st_mode) == 0o600
     assert load_or_create_secret(None, tmp_path / "keys" / "digest-secret") == secret, "created once, then reused"
-    assert load_or_create_secret("configured", tmp_path / "other") == b"configured"
+    configured = "configured-secret-0123456789abcdef"
+    assert load_or_create_secret(configured, tmp_path / "other") == configured.encode()
     assert not (tmp_path / "other").exists()
-    token = make_token(secret, "abc123def456", 2)
-    assert read_token(secret, token).subscriber_id == "abc123def456" and read_token(secret, token).subscription == 2
-    sid, number, signature = token.split(".")
-    for forged in (f"abc123def457.{number}.{signature}", f"{sid}.3.{signature}", f"{sid}.{number}.{'A' * 43}",
-                   token[:-1], token + "A", "", "../../etc", f"{sid}.{number}.{signature}\r\n"):
+    today = date(2027, 1, 4)
+    token = make_token(secret, "abc123def456", 2, today)
+    read = read_token(secret, token, today=today)
+    assert (read.subscriber_id, read.subscription, read.issued) == ("abc123def456", 2, today)
+    sid, number, issued, signature = token.split(".")
+    for forged in (f"abc123def457.{number}.{issued}.{signature}", f"{sid}.3.{issued}.{signature}",
+                   f"{sid}.{number}.{issued}.{'A' * 43}", f"{sid}.{number}.{signature}", token[:-1], token + "A",
+                   "", "../../etc", f"{token}\r\n"):
         with pytest.raises(BadToken):
-            read_token(secret, forged)
+            read_token(secret, forged, today=today)
     with pytest.raises(BadToken):
-        read_token(b"another secret", token)
+        read_token(b"another secret that is long enough", token, today=today)
 
 
 @pytest.mark.parametrize("url,ok", [

@@ -22,11 +22,12 @@ from tracker.api.deps import get_app_settings, get_store, get_tracker
 from tracker.api.problems import problem
 from tracker.api.users import User
 from tracker.config import Settings
-from tracker.digest.tokens import BadToken, load_or_create_secret, read_token
+from tracker.digest.tokens import BadToken, TokenExpired, load_or_create_secret, read_token
 from tracker.domain.subscriber import AddSubscriber, ChangeSubscriber, RemoveSubscriber, subscriber_id_for
 from tracker.projections.tables import subscribers as subscribers_table
 from tracker.service.handlers import NotFound, Tracker, UnitOfWork, subscriber_stream
 from tracker.store import EventStore
+from tracker.store.envelope import utc_now
 
 router = APIRouter(tags=["digest"])
 public_router = APIRouter(tags=["digest"])
@@ -151,7 +152,11 @@ def change_subscriber(subscriber_id: str, body: SubscriberChange, request: Reque
 
 def _unsubscribe(tracker: Tracker, settings: Settings, token: str, via: str) -> tuple[str, bool] | JSONResponse:
     try:
-        wanted = read_token(load_or_create_secret(settings.digest_secret, settings.digest_secret_file), token)
+        wanted = read_token(load_or_create_secret(settings.digest_secret, settings.digest_secret_file), token,
+                            today=utc_now().date(), max_age_weeks=settings.digest_unsubscribe_weeks)
+    except TokenExpired as error:  # genuine but old: say so, and what to do instead
+        return problem(410, "expired-unsubscribe-token", "The unsubscribe link has expired",
+                       f"{error}; use the link in a recent digest, or ask the editors to remove you")
     except BadToken as error:
         return problem(400, "bad-unsubscribe-token", "The unsubscribe link is not valid", str(error))
     with tracker.unit_of_work(actor="system:unsubscribe", causation_id=f"unsubscribe:{via}") as uow:
@@ -165,26 +170,35 @@ def _unsubscribe(tracker: Tracker, settings: Settings, token: str, via: str) -> 
         return loaded.state.email, bool(recorded)
 
 
+def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
+    body = (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title></head>"
+        "<body style=\"font-family:Georgia,serif;max-width:40em;margin:3em auto;\">"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
 @public_router.get("/unsubscribe", response_class=HTMLResponse, response_model=None,
-                   responses={400: {"description": "the token is malformed or forged"}})
+                   responses={400: {"description": "the token is malformed or forged"},
+                              410: {"description": "the link is older than TRACKER_DIGEST_UNSUBSCRIBE_WEEKS"}})
 def unsubscribe_page(
-    tracker: Track, settings: Config, token: Annotated[str, Query(max_length=200)] = "",
+    request: Request, tracker: Track, settings: Config, token: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse | JSONResponse:
     """Follow the link in a digest to stop receiving it. Safe to repeat."""
     outcome = _unsubscribe(tracker, settings, token, "unsubscribe-link")
     if isinstance(outcome, JSONResponse):
+        if "text/html" in request.headers.get("accept", ""):  # a person with a browser: a page, not JSON
+            answer = json.loads(outcome.body)
+            return _page(answer["title"], answer.get("detail", ""), outcome.status_code)
         return outcome
     email, _changed = outcome
-    body = (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head>"
-        "<body style=\"font-family:Georgia,serif;max-width:40em;margin:3em auto;\">"
-        f"<h1>Unsubscribed</h1><p>{html.escape(email)} will no longer receive the Policy Tracker weekly digest."
-        "</p></body></html>"
-    )
-    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+    return _page("Unsubscribed", f"{email} will no longer receive the Policy Tracker weekly digest.")
 
 
-@public_router.post("/unsubscribe", responses={400: {"description": "the token is malformed or forged"}})
+@public_router.post("/unsubscribe", responses={400: {"description": "the token is malformed or forged"},
+                                                410: {"description": "the link has expired"}})
 def unsubscribe_one_click(
     tracker: Track, settings: Config, token: Annotated[str, Query(max_length=200)] = "",
 ) -> JSONResponse:

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +97,10 @@ def _append(store: EventStore, ledger: ledgers.Ledger, events: list[Event], *, c
 
 # ---- one message ----------------------------------------------------------------------------------
 
-def unsubscribe_url(settings: Settings, subscriber: Subscriber) -> str:
+def unsubscribe_url(settings: Settings, subscriber: Subscriber, issued: date | None = None) -> str:
+    """The signed link; it works for settings.digest_unsubscribe_weeks after `issued` (default: today, UTC)."""
     secret = load_or_create_secret(settings.digest_secret, settings.digest_secret_file)
-    token = make_token(secret, subscriber.subscriber_id, subscriber.subscription)
+    token = make_token(secret, subscriber.subscriber_id, subscriber.subscription, issued or utc_now().date())
     return f"{base_url(settings.public_base_url)}/unsubscribe?token={token}"
 
 
@@ -313,7 +314,7 @@ def _deliver(
     fault: _Fault,
 ) -> ledgers.Ledger:
     entry = ledger.entry(subscriber.subscriber_id)
-    link = unsubscribe_url(settings, subscriber)
+    link = unsubscribe_url(settings, subscriber, now().astimezone(UTC).date())
     rendered = render(digest, public_base_url=settings.public_base_url, unsubscribe_url=link)
     sid = subscriber.subscriber_id
     failure: DeliveryError | None = None
