@@ -218,8 +218,9 @@ _BLOCK_TAG = re.compile(
     r"\b[^>]*>",
     re.IGNORECASE,
 )
-# Linear as it is: `[^<>]*` stops at the next "<", where the next try starts, so no character is scanned twice.
-_TAG = re.compile(r"</?[a-zA-Z][^<>]*(?:>|\Z)")
+# A tag runs to its ">", or up to a "<" that interrupts it ("<b<i>x"), or to the end, as in a browser, where
+# "<b<i>" is one tag. Linear: `[^<>]*` stops at the next "<", where the next try starts, and always matches.
+_TAG = re.compile(r"</?[a-zA-Z][^<>]*(?:>|\Z|(?=<))")
 MAX_MARKUP_CHARS = 200_000  # more markup than this cannot change a 2,000-character summary in practice
 
 
