@@ -19,8 +19,13 @@ ABBREVIATIONS = frozenset({
     "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "u.n", "e.u", "inc", "ltd", "co", "corp",
 })
 # A candidate break: terminal punctuation (possibly repeated), then closers, then either whitespace or,
-# when the author forgot the space, directly an upper-case letter.
-_BREAK = re.compile(r"[.!?…]+[" + re.escape(_CLOSERS) + r"]*(?=\s|[A-ZÀ-ÖØ-Þ«“\"¿¡]|$)")
+# when the author forgot the space, directly an upper-case letter. It only starts at the first mark of a run
+# and takes the run whole (possessive): a run followed by neither can only fail, and trying it again from
+# each mark inside would be quadratic in the run ("." * 30000).
+_BREAK = re.compile(r"(?<![.!?…])[.!?…]++[" + re.escape(_CLOSERS) + r"]*(?=\s|[A-ZÀ-ÖØ-Þ«“\"¿¡]|$)")
+_INITIALS = re.compile(r"(?:[A-Za-z]\.)*[A-Za-z]")  # "U.S" before the final stop, or a lone "J"
+_MORE_INITIALS = re.compile(r"(?:\.[A-Za-z])+")  # ".S.A": dotted initials continued
+_LONGEST_ABBREVIATION = max(map(len, ABBREVIATIONS))
 
 
 @dataclass(frozen=True)
@@ -56,21 +61,49 @@ def _trim(text: str, start: int, end: int) -> Span | None:
     return Span(start, end) if end > start else None
 
 
-def _is_abbreviation(text: str, start: int, stop: int) -> bool:
+class _WordBefore:
+    """The word (letters and dots) before each full stop of one paragraph, taken in order.
+
+    Consecutive stops can share one long word ("A.B.C.D."); the word before the previous stop is kept, so
+    walking back stops there instead of going over it again, and each character is walked once.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.stop = -1  # the last full stop examined
+        self.start = 0  # where its word begins
+        self.initials = False  # whether that word is dotted initials
+
+    def find(self, start: int, stop: int) -> tuple[int, bool]:
+        """Where the word before the full stop at `stop` begins (not before `start`), and whether it is dotted
+        initials."""
+        text = self.text
+        word_start = stop
+        while word_start > start and (text[word_start - 1].isalpha() or text[word_start - 1] == "."):
+            word_start -= 1
+            if word_start == self.stop:  # the previous stop, hence the same `start`: its word goes on here
+                initials = self.initials and _MORE_INITIALS.fullmatch(text, self.stop, stop) is not None
+                word_start = self.start
+                break
+        else:
+            initials = _INITIALS.fullmatch(text, word_start, stop) is not None
+        self.stop, self.start, self.initials = stop, word_start, initials
+        return word_start, initials
+
+
+def _is_abbreviation(text: str, start: int, stop: int, words: _WordBefore) -> bool:
     """Whether the full stop at `stop` closes an abbreviation or an initial rather than a sentence."""
     if text[stop] != ".":
         return False
-    word_start = stop
-    while word_start > start and (text[word_start - 1].isalpha() or text[word_start - 1] == "."):
-        word_start -= 1
-    word = text[word_start:stop].lower()
-    if not word:
+    word_start, initials = words.find(start, stop)
+    length = stop - word_start
+    if not length:
         return False
-    if word in ABBREVIATIONS:
+    # Lower-casing never shortens a word, so a longer one cannot be in the list (and is not lowered: O(1)).
+    if length <= _LONGEST_ABBREVIATION and text[word_start:stop].lower() in ABBREVIATIONS:
         return True
     # A single capital letter ("J. Smith") or dotted initials ("U.S.") are not sentence ends.
-    original = text[word_start:stop]
-    return (len(original) == 1 and original.isupper()) or bool(re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", original))
+    return (length == 1 and text[word_start].isupper()) or (length >= 3 and initials)
 
 
 def _next_starts_sentence(text: str, position: int, end: int) -> bool:
@@ -86,10 +119,11 @@ def _next_starts_sentence(text: str, position: int, end: int) -> bool:
 def sentences_in(text: str, paragraph: int, span: Span) -> list[Sentence]:
     found = []
     start = span.start
+    words = _WordBefore(text)
     for match in _BREAK.finditer(text, span.start, span.end):
         stop = match.start()
         end = match.end()
-        if _is_abbreviation(text, start, stop):
+        if _is_abbreviation(text, start, stop, words):
             continue
         if text[stop] == "." and stop + 1 < span.end and text[stop + 1].isdigit():
             continue  # a decimal or a dotted date (19.03.2025)
