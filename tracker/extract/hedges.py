@@ -36,6 +36,7 @@ EQUIVALENTS: dict[str, str] = {
 MODALS = frozenset({"will", "will not", "won't", "may", "could", "might", "possibly"})
 _PHRASES = sorted({*HEDGES, *EQUIVALENTS}, key=len, reverse=True)
 _PATTERN = re.compile(r"(?<![\w'])(" + "|".join(re.escape(p) for p in _PHRASES) + r")(?![\w'])")
+_NUMBER_NEXT = re.compile(r"\s*\d")  # "may 9": matched in place, not on a copy of the rest of the sentence
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,29 @@ def hedge_in(matching: str) -> Hedge | None:
     matching = re.sub(r"\bwill (?=need to|have to|have \w+ed\b|have been\b)", "", matching)
     for hit in _PATTERN.finditer(matching):
         phrase = hit.group(1)
-        if phrase == "may" and re.search(r"(?:\bin|\d)\s*$", matching[:hit.start()]):
-            continue
-        if phrase == "may" and re.match(r"\s*\d", matching[hit.end():]):
+        if phrase == "may" and (_after_in_or_number(matching, hit.start()) or _NUMBER_NEXT.match(matching, hit.end())):
             continue
         found.append(phrase)
     if not found:
         return None
     estimative = [p for p in found if p not in MODALS]
     return _hedge((estimative or found)[0])
+
+
+def _after_in_or_number(text: str, position: int) -> bool:
+    """Whether `text` before `position` ends with the word "in" or a digit, then only whitespace ("in May",
+    "9 May"). Looks back from `position` rather than searching the whole prefix, once per "may" (quadratic)."""
+    end = position
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    if end and text[end - 1].isdecimal():
+        return True
+    # "\bin": "in" at the start or after a character that is not part of a word.
+    return text[max(end - 2, 0):end] == "in" and (end == 2 or not _is_word_char(text[end - 3]))
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"  # what `\w` matches
 
 
 HEDGE_WORDS = frozenset(word for phrase in _PHRASES for word in phrase.split() if len(word) >= 5)
