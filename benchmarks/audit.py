@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from tracker.domain import proposition as p  # noqa: E402
 from tracker.domain.events import Event  # noqa: E402
+from tracker.domain.registry import fold  # noqa: E402
 from tracker.service.handlers import Tracker, to_new_events  # noqa: E402
 from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
@@ -70,7 +71,7 @@ def command_events(pid: str, count: int) -> list[list[Event]]:
     total = 0
     for command in review_commands(pid):
         events = p.decide(state, command)
-        state = p.fold(state, events)
+        state = fold(p.evolve, events, state)
         out.append(events)
         total += len(events)
         if total >= count:
@@ -151,7 +152,7 @@ def measure(kind: str, url: str, key_file: str, extra: str) -> dict[str, Any]:
     elif kind == "checkpoint":
         from tracker.audit.checkpoint import load_or_create_key, record_checkpoint
 
-        position, checkpoint = record_checkpoint(store, load_or_create_key(key_file))
+        position, checkpoint = record_checkpoint(Tracker(store), load_or_create_key(key_file))
         out = {"size": checkpoint.size, "position": position}
     elif kind == "proofs":
         from tracker.audit.checkpoint import checkpoints
@@ -170,7 +171,7 @@ def measure(kind: str, url: str, key_file: str, extra: str) -> dict[str, Any]:
         from tracker.audit.checkpoint import load_or_create_key
         from tracker.audit.export import write_export
 
-        position, _, _ = write_export(store, extra, load_or_create_key(key_file))
+        position, _, _ = write_export(Tracker(store), extra, load_or_create_key(key_file))
         out = {"events": position, "bytes": Path(extra).stat().st_size}
     elif kind == "offline":
         from tracker.audit.offline import verify_file
@@ -194,7 +195,7 @@ def peak_rss_mb() -> float:
 
 
 def measure_as_of(store: EventStore) -> dict[str, Any]:
-    from tracker.audit import asof
+    from tracker.projections import asof
 
     tracker = Tracker(store)
     stream = f"proposition-{LONG_ID}"

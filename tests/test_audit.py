@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from tracker.api.app import create_app
 from tracker.api.users import add_user
-from tracker.audit import asof, merkle
+from tracker.audit import merkle
 from tracker.audit.checkpoint import (
     CHECKPOINT_STREAM,
     Checkpoint,
@@ -28,6 +28,8 @@ from tracker.audit.checks import verify_log
 from tracker.audit.proofs import prove_consistency, prove_inclusion
 from tracker.domain import proposition as P
 from tracker.domain.events import Event
+from tracker.domain.registry import fold
+from tracker.projections import asof
 from tracker.service.handlers import Tracker
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
@@ -72,7 +74,7 @@ def test_checkpoint_is_an_event_signing_size_root_and_last_hash(tracker: Tracker
     store = tracker.store
     _populate(tracker, 2, 2)
     head = store.head()
-    position, checkpoint = record_checkpoint(store, key)
+    position, checkpoint = record_checkpoint(tracker, key)
     assert position == head + 1 == store.head()
     assert checkpoint.size == head
     hashes = [bytes.fromhex(e.hash) for e in store.read_all(to=head)]
@@ -84,7 +86,7 @@ def test_checkpoint_is_an_event_signing_size_root_and_last_hash(tracker: Tracker
     assert Checkpoint.from_dict(recorded[0].payload) == checkpoint
     # A second checkpoint covers the first one's event; the log only grew.
     assert tracker.execute("p0", P.AmendProposition({"resolve_by": "2030-01-01"}), actor="user:ed")
-    position2, second = record_checkpoint(store, key)
+    position2, second = record_checkpoint(tracker, key)
     assert second.size == position2 - 1 > checkpoint.size
     assert [c for _, c in checkpoints(store)] == [checkpoint, second]
     assert latest_checkpoint(store) == (position2, second)
@@ -95,9 +97,9 @@ def test_checkpoint_is_an_event_signing_size_root_and_last_hash(tracker: Tracker
 def test_inclusion_and_consistency_proofs_from_the_store(tracker: Tracker, key) -> None:  # type: ignore
     store = tracker.store
     _populate(tracker, 2, 3)
-    _, old = record_checkpoint(store, key)
+    _, old = record_checkpoint(tracker, key)
     _register(tracker, "later")
-    _, new = record_checkpoint(store, key)
+    _, new = record_checkpoint(tracker, key)
     for position in (1, old.size, new.size):
         proof = prove_inclusion(store, position, new)
         assert proof["verified"], position
@@ -122,7 +124,7 @@ def signed_copy(tmp_path: Path, sqlite_url: str, key) -> tuple[Path, Checkpoint,
     store = EventStore(make_engine(sqlite_url))
     tracker = Tracker(store)
     _populate(tracker, 3, 3)
-    _, checkpoint = record_checkpoint(store, key)
+    _, checkpoint = record_checkpoint(tracker, key)
     _register(tracker, "after")
     store.engine.dispose()
     original = Path(sqlite_url.removeprefix("sqlite:///"))
@@ -258,7 +260,7 @@ def test_state_as_of_each_recorded_time_is_the_fold_up_to_it(tracker: Tracker, m
     assert asof.build_snapshots(store, "proposition-long") == len(recorded) // 4
     for i, event in enumerate(recorded):
         # A command's events share one recorded_at: as of that time, all of them are known.
-        expected = P.fold(None, [Event(e.event_type, e.payload) for e in recorded
+        expected = fold(P.evolve, [Event(e.event_type, e.payload) for e in recorded
                                  if e.recorded_at <= event.recorded_at])
         state, version = asof.load_as_of(store, "proposition-long", event.recorded_at)
         assert state == expected, i
@@ -267,7 +269,7 @@ def test_state_as_of_each_recorded_time_is_the_fold_up_to_it(tracker: Tracker, m
         assert loaded.state == expected
     assert asof.load_as_of(store, "proposition-long", "2000-01-01T00:00:00.000000Z") == (None, 0)
     everything = {s.proposition_id: s for s, _, _ in asof.propositions_as_of(store, recorded[-1].recorded_at)}
-    assert everything["long"] == P.fold(None, [Event(e.event_type, e.payload) for e in recorded])
+    assert everything["long"] == fold(P.evolve, [Event(e.event_type, e.payload) for e in recorded])
 
 
 def test_a_stale_snapshot_layout_is_ignored(tracker: Tracker, monkeypatch) -> None:  # type: ignore
@@ -334,7 +336,7 @@ def test_audit_stream_verify_key_and_checkpoint(tracker: Tracker, client: TestCl
     assert client.get("/audit/checkpoints/latest").status_code == 404
     key = client.get("/audit/public-key").json()
     assert key["algorithm"] == "Ed25519" and len(key["public_key"]) == 64 and "PUBLIC KEY" in key["pem"]
-    position, checkpoint = record_checkpoint(tracker.store, load_or_create_key(tmp_path / "keys" / "audit.pem"))
+    position, checkpoint = record_checkpoint(tracker, load_or_create_key(tmp_path / "keys" / "audit.pem"))
     assert checkpoint.public_key == key["public_key"]
     latest = client.get("/audit/checkpoints/latest").json()
     assert latest == {"recorded_at_position": position, "checkpoint": checkpoint.to_dict()}

@@ -34,10 +34,14 @@ from tracker.domain.proposition import (
     decide,
     derive_status,
     evolve,
-    fold,
 )
+from tracker.domain.registry import fold as fold_with
 
 PID = "p-1"
+
+
+def fold(state: Proposition | None, events: list[Event]) -> Proposition | None:
+    return fold_with(evolve, events, state)
 
 
 def register_command(kind: str = "prediction", probability: float | None = 0.8, **extra: Any) -> RegisterProposition:

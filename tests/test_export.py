@@ -37,7 +37,7 @@ def exported(tracker: Tracker, tmp_path: Path) -> tuple[Path, str]:
     _populate(tracker)
     key = load_or_create_key(tmp_path / "keys" / "audit.pem")
     out = tmp_path / "events.ndjson"
-    position, checkpoint, created = write_export(tracker.store, out, key)
+    position, checkpoint, created = write_export(tracker, out, key)
     assert created and position == tracker.store.head() == checkpoint.size + 1
     return out, public_key_hex(key)
 
@@ -58,8 +58,8 @@ def test_export_round_trip_verifies_offline(exported: tuple[Path, str], tracker:
 def test_export_reuses_a_checkpoint_at_the_head(tracker: Tracker, tmp_path: Path) -> None:
     _populate(tracker)
     key = load_or_create_key(tmp_path / "k.pem")
-    position, checkpoint = record_checkpoint(tracker.store, key)
-    again = write_export(tracker.store, tmp_path / "a.ndjson", key)
+    position, checkpoint = record_checkpoint(tracker, key)
+    again = write_export(tracker, tmp_path / "a.ndjson", key)
     assert again == (position, checkpoint, False)
     assert latest_checkpoint(tracker.store) == (position, checkpoint)
 

@@ -410,7 +410,7 @@ def audit_checkpoint() -> None:
     from tracker.audit.checkpoint import record_checkpoint
 
     app = _app()
-    position, checkpoint = record_checkpoint(app.store, _audit_key(app))
+    position, checkpoint = record_checkpoint(app.tracker, _audit_key(app))
     click.echo(json.dumps(checkpoint.to_dict(), indent=2))
     click.echo(f"checkpoint over positions 1..{checkpoint.size} recorded at position {position}")
     click.echo(f"public key {checkpoint.public_key} (key_id {checkpoint.key_id}, file {app.settings.audit_key_file})")
@@ -478,7 +478,7 @@ def audit_export(out: Path) -> None:
 
     app = _app()
     with _bar(app.store.head(), "exporting") as bar:
-        position, checkpoint, created = write_export(app.store, out, _audit_key(app), progress=bar.update)
+        position, checkpoint, created = write_export(app.tracker, out, _audit_key(app), progress=bar.update)
     made = "new checkpoint" if created else "latest checkpoint"
     click.echo(f"exported {position} events to {out}; {made} over positions 1..{checkpoint.size}, "
                f"public key {checkpoint.public_key}")
@@ -500,7 +500,7 @@ def _print_as_of(app: App, as_of: Any, as_json: bool) -> None:
     from dataclasses import asdict
     from datetime import UTC
 
-    from tracker.audit.asof import propositions_as_of
+    from tracker.projections.asof import propositions_as_of
     from tracker.store.envelope import iso
 
     stamp = iso(as_of.replace(tzinfo=UTC))

@@ -177,7 +177,9 @@ def _store_subscriber_as_recorded(tracker: Tracker, email: str, name: str) -> No
 def test_unsafe_names_already_in_the_store_never_reach_a_header(
     tracker: Tracker, settings: Settings, smtp: SmtpServer
 ) -> None:
-    people = {f"old{i}@example.org": name for i, name in enumerate(UNSAFE_NAMES.values())}
+    # PostgreSQL text cannot hold NUL at all, so no such name can ever have been stored there.
+    storable = [n for n in UNSAFE_NAMES.values() if tracker.store.engine.dialect.name == "sqlite" or "\x00" not in n]
+    people = {f"old{i}@example.org": name for i, name in enumerate(storable)}
     for email, name in people.items():
         _store_subscriber_as_recorded(tracker, email, name)
     replay(tracker.store)

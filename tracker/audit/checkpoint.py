@@ -18,8 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tracker.audit import merkle, offline
+from tracker.domain.events import Event
 from tracker.keyfile import read_or_create
-from tracker.store import ConcurrencyError, EventStore, NewEvent, StoreError
+from tracker.service.handlers import Tracker
+from tracker.store import ConcurrencyError, EventStore, StoreError
 from tracker.store.envelope import iso, utc_now
 from tracker.store.hashing import GENESIS_HASH
 from tracker.store.schema import events
@@ -152,21 +154,22 @@ def find_checkpoint(store: EventStore, size: int) -> tuple[int, Checkpoint] | No
 
 
 def record_checkpoint(
-    store: EventStore, key: Ed25519PrivateKey, *, actor: str = "system:audit"
+    tracker: Tracker, key: Ed25519PrivateKey, *, actor: str = "system:audit"
 ) -> tuple[int, Checkpoint]:
     """Sign the log as it stands and append the checkpoint; returns (its event's position, checkpoint).
 
     The root is computed outside the write lock (seconds at a million events); the append expects the
-    checkpoint stream unchanged, so checkpoint sizes only ever grow along the stream.
+    checkpoint stream unchanged, so checkpoint sizes only ever grow along the stream. The event goes through
+    the unit of work like every other write, so its history row is written with it.
     """
+    store = tracker.store
     for _ in range(3):
         version = len(store.read_stream(CHECKPOINT_STREAM))
         size, last_hash = _head(store)
         checkpoint = sign(key, size, merkle_root(store, size), last_hash)
         try:
-            recorded = store.append(
-                CHECKPOINT_STREAM, version, [NewEvent(CHECKPOINT_EVENT, checkpoint.to_dict())], actor=actor
-            )
+            with tracker.unit_of_work(actor=actor) as uow:
+                recorded = uow.record(CHECKPOINT_STREAM, version, [Event(CHECKPOINT_EVENT, checkpoint.to_dict())])
         except ConcurrencyError:  # another checkpoint landed meanwhile: sign again over the longer log
             continue
         return recorded[0].position, checkpoint

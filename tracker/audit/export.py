@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tracker.audit.checkpoint import Checkpoint, latest_checkpoint, record_checkpoint
 from tracker.audit.offline import canonical_json
-from tracker.store import EventStore
+from tracker.service.handlers import Tracker
 
 FIELDS = (
     "position", "event_id", "stream_id", "stream_version", "event_type", "schema_version", "occurred_at",
@@ -17,20 +17,21 @@ FIELDS = (
 )
 
 
-def checkpoint_for_export(store: EventStore, key: Ed25519PrivateKey) -> tuple[int, Checkpoint, bool]:
+def checkpoint_for_export(tracker: Tracker, key: Ed25519PrivateKey) -> tuple[int, Checkpoint, bool]:
     """The latest checkpoint if its own event is the head of the log, else a new one; (position, cp, new?)."""
-    latest = latest_checkpoint(store)
-    if latest is not None and latest[0] == store.head():
+    latest = latest_checkpoint(tracker.store)
+    if latest is not None and latest[0] == tracker.store.head():
         return latest[0], latest[1], False
-    position, checkpoint = record_checkpoint(store, key)
+    position, checkpoint = record_checkpoint(tracker, key)
     return position, checkpoint, True
 
 
 def write_export(
-    store: EventStore, out: str | Path, key: Ed25519PrivateKey, *, progress: Callable[[int], None] | None = None
+    tracker: Tracker, out: str | Path, key: Ed25519PrivateKey, *, progress: Callable[[int], None] | None = None
 ) -> tuple[int, Checkpoint, bool]:
     """Events 1..P (P: the position that recorded the checkpoint), then the checkpoint; returns (P, cp, new?)."""
-    position, checkpoint, created = checkpoint_for_export(store, key)
+    store = tracker.store
+    position, checkpoint, created = checkpoint_for_export(tracker, key)
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     with partial.open("w", encoding="utf-8", newline="\n") as handle:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from tracker.domain.events import Event
+from tracker.domain.events import Event, fold
 from tracker.store.envelope import iso, parse_iso
 
 STARTED = "DigestStarted"
@@ -89,7 +89,9 @@ class Ledger:
         return self.started and all(self.entry(s).state in ("sent", "skipped") for s in self.batch)
 
 
-def evolve(ledger: Ledger, event: Event, version: int) -> Ledger:
+def evolve(ledger: Ledger, event: Event) -> Ledger:
+    # The week's stream holds only ledger events, so each one is the next stream version.
+    version = ledger.version + 1
     data = event.data
     if event.type == STARTED:
         return replace(ledger, version=version, batch=tuple(data["subscribers"]))
@@ -110,11 +112,9 @@ def evolve(ledger: Ledger, event: Event, version: int) -> Ledger:
     return replace(ledger, version=version, entries={**ledger.entries, entry.subscriber_id: entry})
 
 
-def fold(week: str, events: Iterable[tuple[str, dict[str, Any], int]]) -> Ledger:
-    ledger = Ledger(week)
-    for event_type, payload, version in events:
-        ledger = evolve(ledger, Event(event_type, payload), version)
-    return ledger
+def load(week: str, events: Iterable[Event]) -> Ledger:
+    """The week's ledger from its stream's events, in order (the one fold, with the ledger's evolve)."""
+    return fold(evolve, events, Ledger(week))
 
 
 # ---- what to do next for one subscriber -----------------------------------------------------------

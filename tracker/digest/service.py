@@ -32,11 +32,10 @@ from tracker.digest.deliver import DeliveryError, Envelope, Transport, build_mes
 from tracker.digest.render import Rendered, base_url, render
 from tracker.digest.tokens import load_or_create_secret, make_token
 from tracker.digest.week import IsoWeek, zone
-from tracker.domain.events import Event
+from tracker.domain.events import Event, fold
 from tracker.domain.subscriber import Subscriber, normalise_email, subscriber_id_for
-from tracker.projections import readmodels
 from tracker.projections.tables import subscribers as subscribers_table
-from tracker.service.handlers import Tracker, to_new_events
+from tracker.service.handlers import Tracker
 from tracker.store import ConcurrencyError, EventStore
 from tracker.store.envelope import utc_now
 
@@ -72,27 +71,23 @@ def load_snapshot(store: EventStore, week: IsoWeek, timezone: str) -> WeekSnapsh
 
 def load_ledger(store: EventStore, week: IsoWeek) -> ledgers.Ledger:
     recorded = store.read_stream(ledgers.stream_id(week.label))
-    return ledgers.fold(week.label, ((e.event_type, e.payload, e.stream_version) for e in recorded))
+    return ledgers.load(week.label, (Event(e.event_type, e.payload) for e in recorded))
 
 
-def _append(store: EventStore, ledger: ledgers.Ledger, events: list[Event], *, checked: bool = False,
+def _append(tracker: Tracker, ledger: ledgers.Ledger, events: list[Event], *, checked: bool = False,
             keep: Callable[[ledgers.Ledger], list[Event]] | None = None) -> ledgers.Ledger:
-    """Append to the week's stream and return the ledger folded forward.
+    """Append to the week's stream through the unit of work and return the ledger folded forward.
 
     Unchecked: expect the version the caller read (ConcurrencyError if anything landed since).
     Checked: re-read the stream under the append lock and let `keep` decide on the fresh ledger.
     """
     stream = ledgers.stream_id(ledger.week)
-    with store.transaction() as tx:
+    with tracker.unit_of_work(actor=ACTOR) as uow:
         if checked:
-            recorded = tx.read_stream(stream)
-            ledger = ledgers.fold(ledger.week, ((e.event_type, e.payload, e.stream_version) for e in recorded))
+            ledger = ledgers.load(ledger.week, (Event(e.event_type, e.payload) for e in uow.read(stream)))
             events = keep(ledger) if keep else events
-        written = tx.append(stream, ledger.version, to_new_events(events), actor=ACTOR)
-        readmodels.apply(tx.connection, written, None)  # history rows, like every other event
-    for event, record in zip(events, written, strict=True):
-        ledger = ledgers.evolve(ledger, event, record.stream_version)
-    return ledger
+        uow.record(stream, ledger.version, events)
+    return fold(ledgers.evolve, events, ledger)
 
 
 # ---- one message ----------------------------------------------------------------------------------
@@ -235,7 +230,7 @@ def send_week(
             return report
         batch = sorted(load_subscribers(store, active_only=True))
         try:
-            _append(store, ledger, [ledgers.started(week.label, batch)])
+            _append(tracker, ledger, [ledgers.started(week.label, batch)])
         except ConcurrencyError:
             pass  # another sender fixed the batch first: serve theirs
         ledger = load_ledger(store, week)
@@ -273,20 +268,20 @@ def send_week(
                         reason = "quiet week (subscriber asked for nothing)"
                 if reason is not None:
                     try:
-                        ledger = _append(store, ledger, [ledgers.skipped(subscriber_id, reason)])
+                        ledger = _append(tracker, ledger, [ledgers.skipped(subscriber_id, reason)])
                     except ConcurrencyError:
                         ledger = load_ledger(store, week)
                         continue
                     report.skipped.append((who, reason))
                     break
                 try:
-                    ledger = _append(store, ledger, [ledgers.intended(ledger, subscriber_id, step.attempt, owner,
+                    ledger = _append(tracker, ledger, [ledgers.intended(ledger, subscriber_id, step.attempt, owner,
                                                                       now())])
                 except ConcurrencyError:
                     ledger = load_ledger(store, week)
                     continue
                 assert subscriber is not None
-                ledger = _deliver(store, settings, transport, ledger, subscriber, digest, step.attempt, run,
+                ledger = _deliver(tracker, settings, transport, ledger, subscriber, digest, step.attempt, run,
                                   sender, now, report, fault)
                 break
             if report.stopped:
@@ -309,7 +304,7 @@ def _skip_reason(step: ledgers.Step, subscriber: Subscriber | None, ledger: ledg
 
 
 def _deliver(
-    store: EventStore, settings: Settings, transport: Transport, ledger: ledgers.Ledger, subscriber: Subscriber,
+    tracker: Tracker, settings: Settings, transport: Transport, ledger: ledgers.Ledger, subscriber: Subscriber,
     digest: Digest, attempt: int, run: str, sender: str, now: Callable[[], datetime], report: RunReport,
     fault: _Fault,
 ) -> ledgers.Ledger:
@@ -336,7 +331,7 @@ def _deliver(
             return [ledgers.failed(fresh, sid, attempt, code=problem.code, permanent=problem.permanent,
                                    error=str(problem), now=now())]
 
-        ledger = _append(store, ledger, [], checked=True, keep=keep_failure)
+        ledger = _append(tracker, ledger, [], checked=True, keep=keep_failure)
         report.failed.append((subscriber.email, str(problem)))
         if problem.connection:
             report.stopped = str(problem)
@@ -346,7 +341,7 @@ def _deliver(
     def keep_sent(fresh: ledgers.Ledger) -> list[Event]:
         return [] if fresh.entry(sid).state == "sent" else [ledgers.sent(fresh, sid, attempt)]
 
-    ledger = _append(store, ledger, [], checked=True, keep=keep_sent)
+    ledger = _append(tracker, ledger, [], checked=True, keep=keep_sent)
     report.sent.append(subscriber.email)
     fault.hit("exit-after-sent")
     return ledger

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,3 +11,13 @@ from typing import Any
 class Event:
     type: str
     data: dict[str, Any]
+
+
+Evolve = Callable[[Any, Event], Any]
+
+
+def fold(evolve: Evolve, events: Iterable[Event], state: Any = None) -> Any:
+    """The one fold: apply `events` in order to `state` (None: the stream's beginning)."""
+    for event in events:
+        state = evolve(state, event)
+    return state

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 from tracker.domain.errors import InvalidCommand, InvalidTransition, UnknownMatch
-from tracker.domain.events import Event
+from tracker.domain.events import Event, fold
 
 KINDS = ("claim", "prediction", "prescription")
 STANCES = ("supports", "contradicts", "context")
@@ -221,12 +220,6 @@ def evolve(state: Proposition | None, event: Event) -> Proposition:
     raise ValueError(f"unknown event type {event.type}")
 
 
-def fold(state: Proposition | None, events: Iterable[Event]) -> Proposition | None:
-    for event in events:
-        state = evolve(state, event)
-    return state
-
-
 def _with_match(state: Proposition, match: Match) -> Proposition:
     return replace(state, matches={**state.matches, match.match_id: match})
 
@@ -271,7 +264,7 @@ def evolve_owned(state: Proposition | None, event: Event) -> Proposition:
 def decide(state: Proposition | None, command: Command) -> list[Event]:
     """The events a command produces, or a DomainError with nothing emitted."""
     events = _facts(state, command)
-    after = fold(state, events)
+    after = fold(evolve, events, state)
     assert after is not None
     status = derive_status(after)
     if status != after.status:

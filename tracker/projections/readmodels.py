@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tracker.domain import evidence, feed, proposition, source, subscriber
-from tracker.domain.events import Event
+from tracker.domain.registry import KINDS
 from tracker.projections.tables import evidence as evidence_table
 from tracker.projections.tables import feeds, history, matches, propositions, sources
 from tracker.projections.tables import subscribers as subscribers_table
@@ -136,54 +136,34 @@ def subscriber_rows(state: subscriber.Subscriber, version: int, updated_at: str)
 
 
 @dataclass(frozen=True)
-class Aggregate:
-    """What the read models need to know about one kind of stream."""
+class Projection:
+    """The read-model rows of one kind of aggregate (the kind itself is in tracker.domain.registry)."""
 
-    prefix: str
-    evolve: Callable[[Any, Event], Any]
     rows: Callable[[Any, int, str], Rows]
     key: tuple[sa.Column[Any], ...]  # columns holding the aggregate id in each of its tables
-    # The same fold for a caller that owns the state and drops earlier ones (a replay); may update in place.
-    evolve_owned: Callable[[Any, Event], Any] | None = None
 
 
-AGGREGATES: dict[str, Aggregate] = {
-    "proposition": Aggregate(
-        "proposition-", proposition.evolve, proposition_rows,
-        (propositions.c.proposition_id, matches.c.proposition_id), proposition.evolve_owned,
-    ),
-    "source": Aggregate("source-", source.evolve, source_rows, (sources.c.source_id,)),
-    "feed": Aggregate("feed-", feed.evolve, feed_rows, (feeds.c.feed_id,)),
-    "evidence": Aggregate("evidence-", evidence.evolve, evidence_rows, (evidence_table.c.evidence_id,)),
-    "subscriber": Aggregate(
-        "subscriber-", subscriber.evolve, subscriber_rows, (subscribers_table.c.subscriber_id,),
-    ),
+PROJECTIONS: dict[str, Projection] = {
+    "proposition": Projection(proposition_rows, (propositions.c.proposition_id, matches.c.proposition_id)),
+    "source": Projection(source_rows, (sources.c.source_id,)),
+    "feed": Projection(feed_rows, (feeds.c.feed_id,)),
+    "evidence": Projection(evidence_rows, (evidence_table.c.evidence_id,)),
+    "subscriber": Projection(subscriber_rows, (subscribers_table.c.subscriber_id,)),
 }
+assert set(PROJECTIONS) == set(KINDS), "every kind of aggregate has its read-model rows"
 
 
-def aggregate_of(stream_id: str) -> tuple[Aggregate, str] | None:
+def projection_of(stream_id: str) -> tuple[Projection, str] | None:
     kind, _, entity_id = stream_id.partition("-")
-    found = AGGREGATES.get(kind)
+    found = PROJECTIONS.get(kind)
     return (found, entity_id) if found else None
-
-
-def history_row(event: RecordedEvent) -> dict[str, Any]:
-    return {
-        "position": event.position,
-        "stream_id": event.stream_id,
-        "stream_version": event.stream_version,
-        "event_type": event.event_type,
-        "actor": event.actor,
-        "occurred_at": event.occurred_at,
-        "recorded_at": event.recorded_at,
-    }
 
 
 HISTORY_COLUMNS = ("position", "stream_id", "stream_version", "event_type", "actor", "occurred_at", "recorded_at")
 
 
 def history_values(event: RecordedEvent) -> tuple[Any, ...]:
-    """history_row as a tuple in HISTORY_COLUMNS order."""
+    """The history row of one event, as a tuple in HISTORY_COLUMNS order."""
     return (event.position, event.stream_id, event.stream_version, event.event_type, event.actor,
             event.occurred_at, event.recorded_at)
 
@@ -293,10 +273,10 @@ def apply(connection: sa.Connection, recorded: list[RecordedEvent], state: Any) 
         return
     insert_values(connection, history, HISTORY_COLUMNS, [history_values(e) for e in recorded])
     last = recorded[-1]
-    found = aggregate_of(last.stream_id)
+    found = projection_of(last.stream_id)
     if found is None or state is None:
         return
-    aggregate, entity_id = found
+    projection, entity_id = found
     mark = _mark(connection)
     cursor = _cursor(connection)
     if isinstance(state, proposition.Proposition):
@@ -307,14 +287,9 @@ def apply(connection: sa.Connection, recorded: list[RecordedEvent], state: Any) 
         _sync_rows(cursor, mark, propositions, "proposition_id", entity_id, produced[propositions])
         _upsert_rows(cursor, mark, matches, produced[matches])
         return
-    produced = aggregate.rows(state, last.stream_version, last.recorded_at)
-    for column in aggregate.key:
+    produced = projection.rows(state, last.stream_version, last.recorded_at)
+    for column in projection.key:
         table = column.table
         _sync_rows(cursor, mark, table, column.name, entity_id, produced.pop(table, []))  # type: ignore[arg-type]
     for table, rows in produced.items():  # a table outside the aggregate's key columns: plain inserts
         insert_rows(connection, table, rows)
-
-
-def projector(state: Any) -> Callable[[sa.Connection, list[RecordedEvent]], None]:
-    """A callback for EventStore.append that writes the read models for the new state."""
-    return lambda connection, recorded: apply(connection, recorded, state)

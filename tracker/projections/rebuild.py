@@ -10,12 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from tracker.domain.events import Event
+from tracker.domain.registry import Evolve, fold, kind_of
 from tracker.projections import readmodels
 from tracker.projections.tables import history
 from tracker.projections.tables import metadata as readmodel_metadata
 from tracker.store import EventStore
-from tracker.store.eventstore import loads_payload
-from tracker.store.upcasters import UPCASTERS, upcast
+from tracker.store.eventstore import decode_payload
 
 Progress = Callable[[int], None]
 
@@ -42,16 +42,14 @@ class _Fold:
         self.written: set[str] = set()
         self.weight = 0
 
-    def reload(self, stream_id: str, before: int, evolve: Callable[[Any, Event], Any]) -> list[Any]:
+    def reload(self, stream_id: str, before: int, evolve: Evolve) -> list[Any]:
         """The state of a stream already written out, refolded from its events before position `before`."""
-        found = readmodels.aggregate_of(stream_id)
+        found = readmodels.projection_of(stream_id)
         assert found is not None
         for column in found[0].key:
             self.connection.execute(sa.delete(column.table).where(column == found[1]))
-        state = None
         recorded = self.store.read_stream(stream_id, to_position=before - 1)
-        for event in recorded:
-            state = evolve(state, Event(event.event_type, event.payload))
+        state = fold(evolve, (Event(event.event_type, event.payload) for event in recorded))
         last = recorded[-1]
         self.written.discard(stream_id)
         self.weight += len(recorded)
@@ -65,7 +63,7 @@ class _Fold:
         while held and self.weight > keep:
             stream_id, (state, version, updated_at, weight) = held.popitem(last=False)
             self.weight -= weight
-            found = readmodels.aggregate_of(stream_id)
+            found = readmodels.projection_of(stream_id)
             assert found is not None
             for table, rows in found[0].rows(state, version, updated_at).items():
                 out.setdefault(table, []).extend(rows)
@@ -90,15 +88,16 @@ def _replay_into(
 ) -> int:
     """Every event decoded (payload parsed and upcast), history rows written, aggregates folded in memory.
 
-    Works on plain row tuples rather than RecordedEvent objects: per-event overhead is the whole cost here.
+    This is the registry's fold, interleaved over every stream at once and written out flat: it works on plain
+    row tuples rather than RecordedEvent objects, since per-event overhead is the whole cost here.
     With same_database (the connection is on the store's own database) history is copied by SQL.
     """
     hold_events = HOLD_EVENTS  # read at call time (like PAGE_SIZE), so a test can make it small
     fold = _Fold(connection, store, hold_events)
     held = fold.held
     to_end = held.move_to_end
-    evolvers: dict[str, Callable[[Any, Event], Any] | None] = {}  # by stream id; None: not an aggregate
-    loads = loads_payload
+    evolvers: dict[str, Evolve | None] = {}  # by stream id; None: not an aggregate
+    decode = decode_payload
     count = 0
     if same_database:
         _history_from_events(connection, to)
@@ -116,18 +115,14 @@ def _replay_into(
             for row in rows:
                 stream_id = row[1]
                 event_type = row[3]
-                payload = loads(row[8])
-                if (event_type, row[7]) in UPCASTERS:
-                    payload = upcast(event_type, row[7], payload)[1]
                 if stream_id in evolvers:
                     evolve = evolvers[stream_id]
                 else:
-                    found = readmodels.aggregate_of(stream_id)
-                    evolve = evolvers[stream_id] = (
-                        (found[0].evolve_owned or found[0].evolve) if found else None
-                    )
+                    kind = kind_of(stream_id)
+                    evolve = evolvers[stream_id] = (kind.evolve_owned or kind.evolve) if kind else None
                 if evolve is None:
                     continue
+                payload = decode(event_type, row[7], row[8])[1]
                 entry = held.get(stream_id)
                 if entry is None:
                     if stream_id in fold.written:

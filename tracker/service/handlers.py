@@ -9,58 +9,39 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tracker.domain import evidence, feed, proposition, source, subscriber
+from tracker.domain import proposition, source
 from tracker.domain.events import Event
+from tracker.domain.registry import (
+    Kind,
+    evidence_stream,
+    feed_stream,
+    fold,
+    kind_of,
+    proposition_stream,
+    source_stream,
+    subscriber_stream,
+)
 from tracker.projections import readmodels
+from tracker.projections.asof import load_as_of
 from tracker.store import ConcurrencyError, EventStore, NewEvent, RecordedEvent
 from tracker.store.eventstore import Transaction
 from tracker.store.upcasters import current_version
 
+# Stream names are the registry's; re-exported here for the callers that build a command's stream.
+__all__ = [
+    "Loaded", "NotFound", "StateCache", "Tracker", "UnitOfWork", "evidence_stream", "feed_stream",
+    "proposition_stream", "source_stream", "subscriber_stream", "to_new_events",
+]
+
 
 class NotFound(LookupError):
     """No stream with that id."""
-
-
-def proposition_stream(proposition_id: str) -> str:
-    return f"proposition-{proposition_id}"
-
-
-def source_stream(source_id: str) -> str:
-    return f"source-{source_id}"
-
-
-def feed_stream(feed_id: str) -> str:
-    return f"feed-{feed_id}"
-
-
-def evidence_stream(evidence_id: str) -> str:
-    return f"evidence-{evidence_id}"
-
-
-def subscriber_stream(subscriber_id: str) -> str:
-    return f"subscriber-{subscriber_id}"
-
-
-# The decide function of each aggregate, by stream prefix; evolve lives with the read models.
-DECIDERS: dict[str, Callable[[Any, Any], list[Event]]] = {
-    "proposition": proposition.decide,
-    "source": source.decide,
-    "feed": feed.decide,
-    "evidence": evidence.decide,
-    "subscriber": subscriber.decide,
-}
-
-# Commands that may start a stream; any other command on an empty stream is NotFound.
-CREATORS = (
-    proposition.RegisterProposition, source.RegisterSource, feed.RegisterFeed, evidence.IngestEvidence,
-    subscriber.AddSubscriber,
-)
 
 
 @dataclass(frozen=True)
@@ -73,13 +54,15 @@ def to_new_events(events: list[Event], occurred_at: datetime | None = None) -> l
     return [NewEvent(e.type, e.data, current_version(e.type), occurred_at) for e in events]
 
 
-def _fold(stream_id: str, recorded: list[RecordedEvent], state: Any = None, version: int = 0) -> Loaded:
-    found = readmodels.aggregate_of(stream_id)
-    if found is None:
+def _kind(stream_id: str) -> Kind:
+    kind = kind_of(stream_id)
+    if kind is None:
         raise NotFound(f"unknown kind of stream: {stream_id}")
-    evolve = found[0].evolve
-    for event in recorded:
-        state = evolve(state, Event(event.event_type, event.payload))
+    return kind
+
+
+def _fold(stream_id: str, recorded: list[RecordedEvent], state: Any = None, version: int = 0) -> Loaded:
+    state = fold(_kind(stream_id).evolve, (Event(e.event_type, e.payload) for e in recorded), state)
     return Loaded(state, recorded[-1].stream_version if recorded else version)
 
 
@@ -193,15 +176,16 @@ class UnitOfWork:
         `defer_read_models` writes this stream's read-model rows once, when the unit ends, instead of after
         every command: an ingestion pass suggesting 50 items to one proposition rewrites its row once.
         """
+        kind = _kind(stream_id)
         loaded = self.load(stream_id)
         if expected_version is not None and expected_version != loaded.version:
             raise ConcurrencyError(stream_id, expected_version, loaded.version)
-        if loaded.state is None and not isinstance(command, CREATORS):
-            raise NotFound(f"no {stream_id.partition('-')[0]} {stream_id.partition('-')[2]}")
-        events = DECIDERS[stream_id.partition("-")[0]](loaded.state, command)
+        if loaded.state is None and not isinstance(command, kind.creates):
+            raise NotFound(f"no {kind.name} {stream_id.partition('-')[2]}")
+        events = kind.decide(loaded.state, command)
         if not events:
             return []
-        new = _fold_more(stream_id, loaded, events)
+        new = fold(kind.evolve, events, loaded.state)
         recorded = self.tx.append(
             stream_id, loaded.version, to_new_events(events, occurred_at), actor=actor or self.actor,
             causation_id=self.causation_id, correlation_id=self.correlation_id,
@@ -216,21 +200,30 @@ class UnitOfWork:
         self.recorded.extend(recorded)
         return recorded
 
+    def read(self, stream_id: str) -> list[RecordedEvent]:
+        """A stream that is not an aggregate's (a digest ledger, say), read under the append lock."""
+        return self.tx.read_stream(stream_id)
+
+    def record(
+        self, stream_id: str, expected_version: int | None, events: list[Event], *, actor: str | None = None
+    ) -> list[RecordedEvent]:
+        """Append to a stream that is not an aggregate's (digest ledger, checkpoints): no decide, no state, but
+        the same transaction, envelope and history rows as every command. Aggregates go through execute()."""
+        if kind_of(stream_id) is not None:
+            raise ValueError(f"{stream_id} belongs to an aggregate: use execute() with a command")
+        recorded = self.tx.append(
+            stream_id, expected_version, to_new_events(events), actor=actor or self.actor,
+            causation_id=self.causation_id, correlation_id=self.correlation_id,
+        )
+        readmodels.apply(self.tx.connection, recorded, None)
+        self.recorded.extend(recorded)
+        return recorded
 
     def flush(self) -> None:
         """Write the deferred read-model rows; runs inside the unit's transaction, before it commits."""
         for state, recorded in self._deferred.values():
             readmodels.apply(self.tx.connection, recorded, state)
         self._deferred.clear()
-
-
-def _fold_more(stream_id: str, loaded: Loaded, events: list[Event]) -> Any:
-    found = readmodels.aggregate_of(stream_id)
-    assert found is not None
-    state = loaded.state
-    for event in events:
-        state = found[0].evolve(state, event)
-    return state
 
 
 class Tracker:
@@ -257,9 +250,8 @@ class Tracker:
     # ---- reads ----------------------------------------------------------------------------------
 
     def load(self, stream_id: str, *, as_of: datetime | str | None = None) -> Loaded:
-        if as_of is not None and readmodels.aggregate_of(stream_id) is not None:
-            from tracker.audit.asof import load_as_of  # snapshots keep long streams fast to read as of a time
-
+        """An aggregate's state and version, now or as recorded at `as_of` (from snapshots where it helps)."""
+        if as_of is not None and kind_of(stream_id) is not None:
             return Loaded(*load_as_of(self.store, stream_id, as_of))
         return _fold(stream_id, self.store.read_stream(stream_id, as_of=as_of))
 

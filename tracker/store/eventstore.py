@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
@@ -29,8 +29,6 @@ from tracker.store.upcasters import UPCASTERS, upcast
 
 # Any constant will do, as long as every writer uses the same one.
 APPEND_LOCK_KEY = 0x7472_6163  # "trac"
-
-Projector = Callable[[sa.Connection, list[RecordedEvent]], None]
 
 _COLUMNS = (
     events.c.position, events.c.event_id, events.c.stream_id, events.c.stream_version,
@@ -99,11 +97,16 @@ def make_recorded(
     return event
 
 
+def decode_payload(event_type: str, schema_version: int, text: str) -> tuple[int, dict[str, Any]]:
+    """The one decoder of a stored payload: parse its canonical JSON and lift it to the current schema."""
+    payload = loads_payload(text)
+    if (event_type, schema_version) in UPCASTERS:
+        return upcast(event_type, schema_version, payload)
+    return schema_version, payload
+
+
 def _decode(row: Sequence[Any]) -> RecordedEvent:
-    payload = loads_payload(row[11])
-    version = row[5]
-    if (row[4], version) in UPCASTERS:
-        version, payload = upcast(row[4], version, payload)
+    version, payload = decode_payload(row[4], row[5], row[11])
     return make_recorded(
         row[0], row[1], row[2], row[3], row[4], version, row[6], row[7], row[8], row[9], row[10],
         payload, row[12], row[13],
@@ -259,17 +262,17 @@ class EventStore:
         actor: str,
         causation_id: str | None = None,
         correlation_id: str | None = None,
-        project: Projector | None = None,
     ) -> list[RecordedEvent]:
-        """Append one command's events; `project` updates read models in the same transaction."""
+        """Append to one stream in a transaction of its own: the bare store, for its own tests and benchmarks.
+
+        The product never calls this: its writes go through tracker.service.repository, which writes the read
+        models in the same transaction (tests/test_architecture.py holds the code to that).
+        """
         with self.transaction() as tx:
-            recorded = tx.append(
+            return tx.append(
                 stream_id, expected_version, new_events,
                 actor=actor, causation_id=causation_id, correlation_id=correlation_id,
             )
-            if project is not None:
-                project(tx.connection, recorded)
-        return recorded
 
     def head(self) -> int:
         """The highest position in the log (0 when empty)."""
@@ -359,12 +362,3 @@ class EventStore:
             rows = cursor.fetchall()
             cursor.close()
         return decode_rows(rows)
-
-    def stream_ids(self, prefix: str) -> list[str]:
-        with self.engine.connect() as connection:
-            return list(
-                connection.execute(
-                    sa.select(events.c.stream_id).where(events.c.stream_id.startswith(prefix, autoescape=True))
-                    .distinct()
-                ).scalars()
-            )

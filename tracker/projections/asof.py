@@ -25,11 +25,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tracker.domain import proposition
 from tracker.domain.events import Event
-from tracker.projections import readmodels
+from tracker.domain.registry import PROPOSITION, fold, kind_of
 from tracker.store import EventStore
 from tracker.store.envelope import iso
+from tracker.store.eventstore import decode_payload
 from tracker.store.schema import events
-from tracker.store.upcasters import upcast
 
 SNAPSHOT_EVERY = 100
 
@@ -123,7 +123,8 @@ def _latest_snapshot(store: EventStore, stream_id: str, stamp: str) -> tuple[int
     return (row[0], row[1]) if row else None
 
 
-def _events_after(store: EventStore, stream_id: str, version: int, stamp: str) -> list[tuple[Any, ...]]:
+def _events_after(store: EventStore, stream_id: str, version: int, stamp: str) -> list[tuple[int, int, str, Event]]:
+    """(stream version, position, recorded_at, decoded event) after `version`, recorded at or before `stamp`."""
     query = (
         sa.select(events.c.stream_version, events.c.position, events.c.recorded_at, events.c.event_type,
                   events.c.schema_version, events.c.payload)
@@ -131,7 +132,11 @@ def _events_after(store: EventStore, stream_id: str, version: int, stamp: str) -
         .order_by(events.c.stream_version)
     )
     with store.engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(query)]
+        rows = connection.execute(query).all()
+    return [
+        (version, position, recorded_at, Event(event_type, decode_payload(event_type, schema_version, payload)[1]))
+        for version, position, recorded_at, event_type, schema_version, payload in rows
+    ]
 
 
 def _save_snapshot(store: EventStore, stream_id: str, version: int, position: int, recorded_at: str,
@@ -147,10 +152,10 @@ def _save_snapshot(store: EventStore, stream_id: str, version: int, position: in
 
 def load_as_of(store: EventStore, stream_id: str, as_of: datetime | str) -> tuple[Any, int]:
     """(state, version) of a stream as recorded at `as_of`; (None, 0) if it did not exist yet."""
-    found = readmodels.aggregate_of(stream_id)
-    if found is None:
+    kind = kind_of(stream_id)
+    if kind is None:
         raise LookupError(f"unknown kind of stream: {stream_id}")
-    evolve = found[0].evolve
+    evolve = kind.evolve
     stamp = _stamp(as_of)
     snapshotted = stream_id.startswith("proposition-")
     state: Any = None
@@ -160,11 +165,8 @@ def load_as_of(store: EventStore, stream_id: str, as_of: datetime | str) -> tupl
         version, state = base[0], decode_state(base[1])
     base_version = version
     best: tuple[int, int, str, Any] | None = None
-    for stream_version, position, recorded_at, event_type, schema_version, payload in _events_after(
-        store, stream_id, version, stamp
-    ):
-        _, data = upcast(event_type, schema_version, json.loads(payload))
-        state = evolve(state, Event(event_type, data))
+    for stream_version, position, recorded_at, event in _events_after(store, stream_id, version, stamp):
+        state = fold(evolve, (event,), state)
         version = stream_version
         if snapshotted and version % SNAPSHOT_EVERY == 0 and version - base_version >= SNAPSHOT_EVERY:
             best = (version, position, recorded_at, state)
@@ -177,11 +179,8 @@ def build_snapshots(store: EventStore, stream_id: str) -> int:
     """Write every missing snapshot of one proposition stream (e.g. before a burst of as-of reads)."""
     state = None
     written = 0
-    for stream_version, position, recorded_at, event_type, schema_version, payload in _events_after(
-        store, stream_id, 0, "9999"
-    ):
-        _, data = upcast(event_type, schema_version, json.loads(payload))
-        state = proposition.evolve(state, Event(event_type, data))
+    for stream_version, position, recorded_at, event in _events_after(store, stream_id, 0, "9999"):
+        state = fold(PROPOSITION.evolve, (event,), state)
         if stream_version % SNAPSHOT_EVERY == 0:
             _save_snapshot(store, stream_id, stream_version, position, recorded_at, state)
             written += 1
@@ -205,9 +204,9 @@ def propositions_as_of(
             recorded_at = row[7]
             if recorded_at > stamp or not stream_id.startswith("proposition-"):
                 continue
-            _, data = upcast(event_type, schema_version, json.loads(row[11]))
+            event = Event(event_type, decode_payload(event_type, schema_version, row[11])[1])
             previous = states.get(stream_id)
-            state = proposition.evolve(previous[0] if previous else None, Event(event_type, data))
+            state = fold(PROPOSITION.evolve, (event,), previous[0] if previous else None)
             states[stream_id] = (state, stream_version, recorded_at)
         if progress:
             progress(len(rows))
