@@ -5,7 +5,7 @@
 Measures, in events per second:
 - single: one-event proposition commands through Tracker.execute (load, decide, append and read-model
   update in one transaction each), cycling SuggestMatch / ConfirmMatch(context) / AmendProposition;
-- batch: 100-event appends through EventStore.append (plain, or with the history projector: see settings);
+- batch: 100-event appends through EventStore.append (plain), or through the unit of work (history rows);
 - replay: tracker.projections.rebuild.replay over the whole log (decode, fold, read models), best of rounds;
 - verify: tracker.audit.verify.verify_store (hash-chain walk), best of rounds.
 When benchmarks/.venv (or --library-python) has `eventsourcing`, benchmarks/eventsourcing_baseline.py runs in
@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from tracker.audit.verify import verify_store  # noqa: E402
 from tracker.domain import proposition as p  # noqa: E402
-from tracker.projections import readmodels  # noqa: E402
+from tracker.domain.events import Event  # noqa: E402
 from tracker.projections.rebuild import replay  # noqa: E402
-from tracker.service.handlers import Tracker  # noqa: E402
-from tracker.store import EventStore, NewEvent  # noqa: E402
+from tracker.service.handlers import Tracker, to_new_events  # noqa: E402
+from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
 from tracker.store.migrate import upgrade  # noqa: E402
 
@@ -77,17 +77,24 @@ def batch_appends(
     store: EventStore, batches: int, size: int, projected: bool, first: int = 0
 ) -> tuple[int, float]:
     """Streams of `size` events each, one append (one transaction) per batch. Their kind ("batch-") has no
-    aggregate, so replay decodes them and writes their history rows only."""
-    project = readmodels.projector(None) if projected else None  # None state: history rows only
+    aggregate, so replay decodes them and writes their history rows only. Projected batches go through the
+    product's one write path (UnitOfWork.record: history rows in the same transaction); plain ones through the
+    bare store."""
+    tracker = Tracker(store)
     seconds = 0.0
     for b in range(first, first + batches):
         new = [
-            NewEvent("ItemRecorded", {"item_id": f"ev-{b}-{n}", "url": f"https://example.org/{b}/{n}",
-                                          "title": f"Item {n} of batch {b}", "score": 0.5, "explanation": EXPLANATION})
+            Event("ItemRecorded", {"item_id": f"ev-{b}-{n}", "url": f"https://example.org/{b}/{n}",
+                                   "title": f"Item {n} of batch {b}", "score": 0.5, "explanation": EXPLANATION})
             for n in range(size)
         ]
+        stream = f"batch-{'h' if projected else 'p'}{b}"
         started = time.perf_counter()
-        store.append(f"batch-{'h' if projected else 'p'}{b}", 0, new, actor="system:bench", project=project)
+        if projected:
+            with tracker.unit_of_work(actor="system:bench") as uow:
+                uow.record(stream, 0, new)
+        else:
+            store.append(stream, 0, to_new_events(new), actor="system:bench")
         seconds += time.perf_counter() - started
     return batches * size, seconds
 
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", type=int, default=2000, help="single-event commands")
     parser.add_argument("--batches", type=int, default=100, help="100-event appends (plain)")
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--projected-batches", type=int, default=20, help="batches with the history projector")
+    parser.add_argument("--projected-batches", type=int, default=20, help="batches through the unit of work")
     parser.add_argument("--rounds", type=int, default=3, help="rounds for every figure; the best is reported")
     parser.add_argument("--dir", type=Path, default=None, help="where the temporary database goes")
     group = parser.add_mutually_exclusive_group()
@@ -192,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             "single_commands": args.single, "single_events": single_events,
             "single_path": "Tracker.execute (load, decide, append, read models), one transaction each",
             "batches": args.batches, "batch_size": args.batch_size,
-            "batch_path": "EventStore.append, plain (no projector)", "batch_events": batch_events,
+            "batch_path": "EventStore.append on the bare store", "batch_events": batch_events,
             "single_and_batch": f"best of {args.rounds} rounds, interleaved with the library's rounds",
-            "batch_projected_path": "EventStore.append with readmodels.projector(None): history rows",
+            "batch_projected_path": "UnitOfWork.record: the write path, history rows in the same transaction",
             "replay_path": "rebuild.replay: decode, fold aggregates, rewrite read models",
             "log_events": replayed, "rounds": args.rounds, "python": sys.version.split()[0],
         },
