@@ -29,8 +29,8 @@ from tracker.domain import feed as feed_domain  # noqa: E402
 from tracker.ingest.fetch import FetchSettings  # noqa: E402
 from tracker.ingest.refresh import RefreshSettings, refresh_feed  # noqa: E402
 from tracker.seeding import load_seed_files, register_command, seed  # noqa: E402
-from tracker.service.handlers import Tracker, feed_stream  # noqa: E402
 from tracker.service.suggestions import build_suggester  # noqa: E402
+from tracker.service.unit_of_work import Tracker, feed_stream  # noqa: E402
 from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
 from tracker.store.migrate import upgrade  # noqa: E402

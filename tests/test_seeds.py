@@ -30,7 +30,7 @@ from tracker.seeding import (
     sha256_text,
     span_hash,
 )
-from tracker.service.handlers import Tracker
+from tracker.service.unit_of_work import Tracker
 
 SEEDS = ROOT / "seeds"
 SOURCE, ITEMS = load_seed_files(SEEDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracker.config import Settings, get_settings
-from tracker.service.handlers import Tracker
+from tracker.service.unit_of_work import Tracker
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 

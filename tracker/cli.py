@@ -304,7 +304,7 @@ def feeds_list() -> None:
 def feeds_enable(name: str) -> None:
     """Re-enable a disabled feed (its back-off is forgotten; it is polled at the next pass)."""
     from tracker.ingest.runner import enable_feed, feed_id_for
-    from tracker.service.handlers import NotFound
+    from tracker.service.unit_of_work import NotFound
 
     app = _app()
     feed_id = feed_id_for(name)

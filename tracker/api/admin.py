@@ -14,7 +14,7 @@ from tracker.api.problems import Invalid
 from tracker.api.schemas import UserCreated, UserSummary
 from tracker.api.users import add_user, list_users, revoke_user
 from tracker.domain.user import InvalidUser
-from tracker.service.handlers import NotFound
+from tracker.service.unit_of_work import NotFound
 from tracker.store import EventStore
 
 router = APIRouter(prefix="/users", tags=["users"], dependencies=[Depends(require("admin"))])

@@ -13,7 +13,7 @@ from tracker.api.limits import BodySizeLimit
 from tracker.api.middleware import ErrorGuard, SecurityHeaders
 from tracker.api.schemas import Health
 from tracker.config import Settings, get_settings
-from tracker.service.handlers import Tracker
+from tracker.service.unit_of_work import Tracker
 from tracker.store import EventStore
 
 # Routers that may not exist yet, with the role each requires (a digest/subscriber router from the digest work

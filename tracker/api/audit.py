@@ -21,7 +21,7 @@ from tracker.audit.checks import verify_log
 from tracker.audit.export import FIELDS
 from tracker.audit.offline import key_id
 from tracker.config import get_settings
-from tracker.service.handlers import NotFound
+from tracker.service.unit_of_work import NotFound
 from tracker.store import EventStore
 from tracker.store.schema import events
 

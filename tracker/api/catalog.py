@@ -21,7 +21,7 @@ from tracker.config import Settings
 from tracker.domain import feed as feed_domain
 from tracker.ingest.runner import enable_feed, feed_id_for
 from tracker.projections.tables import evidence, feeds
-from tracker.service.handlers import NotFound, UnitOfWork, feed_stream
+from tracker.service.unit_of_work import NotFound, UnitOfWork, feed_stream
 from tracker.store import EventStore
 
 router = APIRouter(tags=["evidence and feeds"])

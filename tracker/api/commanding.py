@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from tracker.api.problems import Invalid, PreconditionFailed
 from tracker.api.tables import api_idempotency
 from tracker.api.users import User
-from tracker.service.handlers import Tracker, UnitOfWork
+from tracker.service.unit_of_work import Tracker, UnitOfWork
 from tracker.store import ConcurrencyError
 from tracker.store.envelope import iso
 

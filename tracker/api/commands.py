@@ -20,7 +20,7 @@ from tracker.api.schemas import CommandResult, RecordedRef
 from tracker.api.users import User
 from tracker.config import Settings
 from tracker.domain import proposition as domain
-from tracker.service.handlers import Tracker, UnitOfWork, proposition_stream, source_stream
+from tracker.service.unit_of_work import Tracker, UnitOfWork, proposition_stream, source_stream
 from tracker.store import RecordedEvent
 
 router = APIRouter(tags=["commands"])

@@ -17,7 +17,7 @@ from tracker.digest.deliver import BadSmtpUrl
 from tracker.digest.render import BadBaseUrl
 from tracker.digest.week import BadWeek, IsoWeek
 from tracker.domain.errors import InvalidCommand
-from tracker.service.handlers import NotFound, Tracker
+from tracker.service.unit_of_work import NotFound, Tracker
 
 router = APIRouter(tags=["digest"])
 Editor = Annotated[User, Depends(require("editor"))]

@@ -22,7 +22,7 @@ from tracker.domain import evidence as evidence_domain
 from tracker.domain import proposition as domain
 from tracker.ingest.normalise import canonical_link
 from tracker.projections.tables import evidence, matches, propositions
-from tracker.service.handlers import NotFound, UnitOfWork, evidence_stream, proposition_stream
+from tracker.service.unit_of_work import NotFound, UnitOfWork, evidence_stream, proposition_stream
 from tracker.store import EventStore
 from tracker.store.envelope import iso
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tracker.api.auth import Forbidden, Unauthorized
 from tracker.domain.errors import DomainError, InvalidCommand, UnknownMatch
-from tracker.service.handlers import NotFound
+from tracker.service.unit_of_work import NotFound
 from tracker.store import ConcurrencyError
 
 PROBLEM = "application/problem+json"

@@ -16,7 +16,7 @@ from tracker.api.deps import get_store, get_tracker
 from tracker.api.schemas import HistoryEntry, PropositionDetail, PropositionPage, PropositionSummary
 from tracker.domain.proposition import Proposition
 from tracker.projections.tables import evidence, matches, propositions
-from tracker.service.handlers import NotFound, Tracker, proposition_stream
+from tracker.service.unit_of_work import NotFound, Tracker, proposition_stream
 from tracker.store import EventStore
 from tracker.store.envelope import iso
 

@@ -14,7 +14,7 @@ from tracker.api.deps import get_store
 from tracker.api.paging import PathId
 from tracker.api.problems import problem
 from tracker.projections.tables import propositions, sources
-from tracker.service.handlers import NotFound, proposition_stream
+from tracker.service.unit_of_work import NotFound, proposition_stream
 from tracker.store import EventStore
 
 router = APIRouter(tags=["scorecard"])

@@ -37,7 +37,7 @@ from tracker.domain.confidence import negate
 from tracker.domain.errors import InvalidTransition
 from tracker.domain.source import RegisterSource
 from tracker.extract import MAX_TEXT, extract
-from tracker.service.handlers import NotFound, Tracker, UnitOfWork, source_stream
+from tracker.service.unit_of_work import NotFound, Tracker, UnitOfWork, source_stream
 from tracker.store.envelope import iso, parse_iso
 
 router = APIRouter(tags=["sources"])

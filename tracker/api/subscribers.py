@@ -25,7 +25,7 @@ from tracker.config import Settings
 from tracker.digest.tokens import BadToken, TokenExpired, load_or_create_secret, read_token
 from tracker.domain.subscriber import AddSubscriber, ChangeSubscriber, RemoveSubscriber, subscriber_id_for
 from tracker.projections.tables import subscribers as subscribers_table
-from tracker.service.handlers import NotFound, Tracker, UnitOfWork, subscriber_stream
+from tracker.service.unit_of_work import NotFound, Tracker, UnitOfWork, subscriber_stream
 from tracker.store import EventStore
 from tracker.store.envelope import utc_now
 

@@ -26,7 +26,7 @@ def register(main: click.Group, friendly: Callable[..., Any], user_error: type[c
             from tracker.digest.render import BadBaseUrl
             from tracker.digest.tokens import BadToken
             from tracker.digest.week import BadWeek
-            from tracker.service.handlers import NotFound
+            from tracker.service.unit_of_work import NotFound
 
             try:
                 return func(*args, **kwargs)
@@ -57,7 +57,7 @@ def register(main: click.Group, friendly: Callable[..., Any], user_error: type[c
                         kinds: tuple[str, ...], propositions: tuple[str, ...], quiet_weeks: str) -> None:
         """Subscribe EMAIL to the weekly digest."""
         from tracker.domain.subscriber import AddSubscriber, normalise_email, subscriber_id_for
-        from tracker.service.handlers import subscriber_stream
+        from tracker.service.unit_of_work import subscriber_stream
 
         app = app_factory()
         filters = {"actors": list(actors), "topics": list(topics), "kinds": list(kinds),
@@ -86,7 +86,7 @@ def register(main: click.Group, friendly: Callable[..., Any], user_error: type[c
                            quiet_weeks: str | None) -> None:
         """Change what EMAIL receives. Any filter option replaces all the old filters."""
         from tracker.domain.subscriber import ChangeSubscriber, subscriber_id_for
-        from tracker.service.handlers import subscriber_stream
+        from tracker.service.unit_of_work import subscriber_stream
 
         filters = None
         if everything or actors or topics or kinds or propositions:
@@ -119,7 +119,7 @@ def register(main: click.Group, friendly: Callable[..., Any], user_error: type[c
     def subscribers_remove(email: str) -> None:
         """Stop sending the digest to EMAIL."""
         from tracker.domain.subscriber import RemoveSubscriber, subscriber_id_for
-        from tracker.service.handlers import subscriber_stream
+        from tracker.service.unit_of_work import subscriber_stream
 
         app = app_factory()
         with app.tracker.unit_of_work(actor="system:cli") as uow:

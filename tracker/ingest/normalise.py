@@ -158,7 +158,9 @@ def canonical_link(url: str | None) -> str | None:
     query = sorted(
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
     )
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
+    # Stripped again: a dropped fragment or query can leave the path's trailing space at the end, and the
+    # canonical form must be a fixed point (canonical_link(canonical_link(x)) == canonical_link(x)).
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), "")).strip()
 
 
 def _is_tracking(name: str) -> bool:

@@ -25,7 +25,8 @@ from tracker.ingest.normalise import EvidenceItem, normalise_entry, similar_titl
 from tracker.ingest.parse import parse_feed
 from tracker.matching.matcher import Suggestion
 from tracker.projections.tables import evidence as evidence_table
-from tracker.service.handlers import (
+from tracker.service.suggestions import Suggester
+from tracker.service.unit_of_work import (
     NotFound,
     Tracker,
     UnitOfWork,
@@ -33,7 +34,6 @@ from tracker.service.handlers import (
     feed_stream,
     proposition_stream,
 )
-from tracker.service.suggestions import Suggester
 from tracker.store.envelope import iso, parse_iso
 
 ACTOR = "system:scheduler"

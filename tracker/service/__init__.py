@@ -1,1 +1,1 @@
-"""Command handlers: load a stream, decide, append events and read models in one transaction."""
+"""Use cases: every write goes through unit_of_work.py (load, decide, append + read models in one transaction)."""

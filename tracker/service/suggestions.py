@@ -14,7 +14,7 @@ from tracker.matching.matcher import ItemInput, Matcher, Suggestion
 from tracker.matching.profile import PropositionInput
 from tracker.matching.settings import matcher_options
 from tracker.projections.tables import evidence, propositions, sources
-from tracker.service.handlers import Tracker
+from tracker.service.unit_of_work import Tracker
 from tracker.store.envelope import iso, parse_iso
 
 
