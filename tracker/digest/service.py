@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -350,10 +350,6 @@ def _deliver(
 def week_status(store: EventStore, week: IsoWeek) -> dict[str, Any]:
     ledger = load_ledger(store, week)
     return {"week": week.label, "started": ledger.started, "finished": ledger.finished, **ledger.counts()}
-
-
-def weeks_of(labels: Iterable[str]) -> list[IsoWeek]:
-    return [IsoWeek.parse(label) for label in labels]
 
 
 def last_ended_week(settings: Settings, now: datetime | None = None) -> IsoWeek:

@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 
 from tracker.domain.errors import InvalidCommand
 from tracker.domain.events import Event
+
+# Negations and "against" stay: they distinguish opposite headlines.
+STOPWORDS = frozenset(
+    """a an the and or but of in on at to for from by with as is are was were be been it its this that these those
+    into over after before about amid says said say will would could can may might has have had
+    than then so if live update updates""".split()
+)
+
+
+def fold_text(text: str) -> str:
+    """Casefold and strip combining marks (é -> e, й -> и); scripts are kept, so Cyrillic stays Cyrillic."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def title_key(title: str) -> str:
+    """Folded words without punctuation or stopwords: 'Kremlin says: NO deal!' -> 'kremlin no deal'.
+
+    Two items whose titles have the same key within a few days are the same story (ingestion's dedupe), and
+    the evidence read model stores the key to find them."""
+    words = re.findall(r"\w+", fold_text(title))
+    return " ".join(w for w in words if w not in STOPWORDS)
 
 
 @dataclass(frozen=True)

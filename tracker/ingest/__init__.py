@@ -4,7 +4,7 @@ None of these modules touch the event store; the feed/evidence aggregates and th
 on them.
 
 - `feeds_config.load_feeds(path)`: feeds.toml -> validated `FeedConfig` list.
-- `fetch.fetch_feed(url, etag=, last_modified=, settings=FetchSettings)`: conditional GET -> `FetchResult`.
+- `fetch.fetch_feed(url, etag=, last_modified=, settings=FetchSettings)`: conditional GET -> `FeedResponse`.
 - `netguard.check_url(url, allow_private=)`: the SSRF policy (also enforced at connect time by `transport`).
 - `parse.parse_feed(body, headers)`: bytes -> `ParsedFeed` (feedparser, never fetching by itself).
 - `normalise.normalise_entry(entry, feed_name=, fetched_at=)`: one entry -> `EvidenceItem` (or None).

@@ -1,6 +1,6 @@
 """Fetch one feed over HTTP(S) (or a local sample file) and classify the outcome. No event store here.
 
-`fetch_feed` never raises for network or server trouble: every outcome is a `FetchResult` whose `kind` says
+`fetch_feed` never raises for network or server trouble: every outcome is a `FeedResponse` whose `kind` says
 what happened, so the caller (the feed aggregate / refresh unit of work) can decide about back-off, disabling
 and URL updates. Only programming errors escape.
 """
@@ -76,7 +76,7 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
-class FetchResult:
+class FeedResponse:
     """The outcome of one fetch.
 
     - `kind`: see FetchKind. `ok` and `not_modified` are successes; `gone` (410) should disable the feed;
@@ -122,7 +122,7 @@ def fetch_feed(
     settings: FetchSettings,
     allow_local: bool = False,
     now: datetime | None = None,
-) -> FetchResult:
+) -> FeedResponse:
     """Fetch `url` with a conditional GET, following up to `settings.max_redirects` redirects by hand.
 
     Every hop is checked by the SSRF guard before it is requested, and again at connect time by the transport.
@@ -133,7 +133,7 @@ def fetch_feed(
     started = time.monotonic()
     if url.lower().startswith("file:"):
         if not allow_local:
-            return FetchResult(FetchKind.REFUSED, url, error="local files are only read for feeds.toml sample entries")
+            return FeedResponse(FetchKind.REFUSED, url, error="local files are only read for feeds.toml sample entries")
         return _fetch_local(url, etag=etag, settings=settings, started=started)
 
     deadline = Deadline(settings.total_timeout)
@@ -150,8 +150,8 @@ def fetch_feed(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
 
-    def done(kind: FetchKind, **kw: object) -> FetchResult:
-        return FetchResult(kind, url, elapsed=time.monotonic() - started, **kw)  # type: ignore[arg-type]
+    def done(kind: FetchKind, **kw: object) -> FeedResponse:
+        return FeedResponse(kind, url, elapsed=time.monotonic() - started, **kw)  # type: ignore[arg-type]
 
     current = url
     permanent_to: str | None = None
@@ -248,29 +248,29 @@ def _request(
         return status, response_headers, b"".join(chunks), False
 
 
-def _fetch_local(url: str, *, etag: str | None, settings: FetchSettings, started: float) -> FetchResult:
+def _fetch_local(url: str, *, etag: str | None, settings: FetchSettings, started: float) -> FeedResponse:
     """Serve a sample feed from `settings.samples_dir`. The ETag is the content hash, so unchanged is 304."""
     parsed = urllib.parse.urlsplit(url)
     raw = urllib.request.url2pathname(parsed.path) if parsed.netloc in ("", "localhost") else None
     if not raw:
-        return FetchResult(FetchKind.REFUSED, url, error=f"unusable file URL {url!r}")
+        return FeedResponse(FetchKind.REFUSED, url, error=f"unusable file URL {url!r}")
     root = settings.samples_dir.resolve()
     path = Path(raw).resolve()
     if not path.is_relative_to(root):
-        return FetchResult(FetchKind.REFUSED, url, error=f"local feeds must be inside {root}")
+        return FeedResponse(FetchKind.REFUSED, url, error=f"local feeds must be inside {root}")
     try:
         with path.open("rb") as handle:
             body = handle.read(settings.max_bytes + 1)
     except OSError as error:
-        return FetchResult(FetchKind.NETWORK_ERROR, url, error=f"cannot read {path}: {error.strerror}")
+        return FeedResponse(FetchKind.NETWORK_ERROR, url, error=f"cannot read {path}: {error.strerror}")
     elapsed = time.monotonic() - started
     if len(body) > settings.max_bytes:
-        return FetchResult(FetchKind.TOO_LARGE, url, error=f"file exceeds {settings.max_bytes} bytes", elapsed=elapsed)
+        return FeedResponse(FetchKind.TOO_LARGE, url, error=f"file exceeds {settings.max_bytes} bytes", elapsed=elapsed)
     tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     content_type = mimetypes.guess_type(path.name)[0] or "application/xml"
     headers = {"content-type": content_type, "content-location": path.as_uri(), "etag": tag}
     kind, status = (FetchKind.NOT_MODIFIED, 304) if etag == tag else (FetchKind.OK, 200)
-    return FetchResult(
+    return FeedResponse(
         kind,
         url,
         status=status,

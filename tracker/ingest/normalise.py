@@ -17,13 +17,14 @@ import hashlib
 import html
 import re
 import time
-import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from rapidfuzz import fuzz
+
+from tracker.domain.evidence import title_key
 
 MAX_SUMMARY_CHARS = 2000
 MAX_TITLE_CHARS = 500
@@ -37,14 +38,6 @@ TRACKING_PARAMS = frozenset(
      "_hsenc", "_hsmi", "mkt_tok", "ocid", "smid", "spm"}
 )
 TRACKING_PREFIXES = ("utm_", "at_")
-
-# Negations and "against" stay: they distinguish opposite headlines.
-STOPWORDS = frozenset(
-    """a an the and or but of in on at to for from by with as is are was were be been it its this that these those
-    into over after before about amid says said say will would could can may might has have had
-    than then so if live update updates""".split()
-)
-
 
 @dataclass(frozen=True)
 class EvidenceItem:
@@ -169,18 +162,6 @@ def _is_tracking(name: str) -> bool:
 
 
 # --- near-identical titles ------------------------------------------------------------------------------------
-
-
-def fold(text: str) -> str:
-    """Casefold and strip combining marks (é -> e, й -> и); scripts are kept, so Cyrillic stays Cyrillic."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def title_key(title: str) -> str:
-    """Folded words without punctuation or stopwords: 'Kremlin says: NO deal!' -> 'kremlin no deal'."""
-    words = re.findall(r"\w+", fold(title))
-    return " ".join(w for w in words if w not in STOPWORDS)
 
 
 def similar_titles(a: str, b: str, threshold: float = SIMILAR_TITLE_THRESHOLD) -> bool:

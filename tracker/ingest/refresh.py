@@ -17,27 +17,22 @@ import sqlalchemy as sa
 
 from tracker.domain import evidence as evidence_domain
 from tracker.domain import feed as feed_domain
-from tracker.domain import proposition as proposition_domain
-from tracker.domain.errors import InvalidTransition
 from tracker.ingest import fetchstate
-from tracker.ingest.fetch import FetchKind, FetchResult, FetchSettings, fetch_feed
+from tracker.ingest.fetch import FeedResponse, FetchKind, FetchSettings, fetch_feed
 from tracker.ingest.normalise import EvidenceItem, normalise_entry, similar_titles, title_key
 from tracker.ingest.parse import parse_feed
-from tracker.matching.matcher import Suggestion
 from tracker.projections.tables import evidence as evidence_table
-from tracker.service.suggestions import Suggester
+from tracker.service.suggestions import Recorded, Suggester, record_suggestion
 from tracker.service.unit_of_work import (
     NotFound,
     Tracker,
     UnitOfWork,
     evidence_stream,
     feed_stream,
-    proposition_stream,
 )
 from tracker.store.envelope import iso, parse_iso
 
 ACTOR = "system:scheduler"
-MATCHER = "system:matcher"
 DUPLICATE_TITLE_WINDOW = timedelta(days=3)
 
 
@@ -63,8 +58,12 @@ class RefreshOutcome:
     error: str | None = None
     warning: str | None = None
 
+    def count(self, recorded: Recorded) -> None:
+        self.matches += recorded.suggested
+        self.auto_confirmed += recorded.confirmed
 
-def _next_check(now: datetime, interval: timedelta, result: FetchResult | None, errors: int, cap: timedelta) -> str:
+
+def _next_check(now: datetime, interval: timedelta, result: FeedResponse | None, errors: int, cap: timedelta) -> str:
     """Back off exponentially on errors; honour Retry-After, TTL and max-age by only ever waiting longer."""
     wait = interval
     if errors:
@@ -195,7 +194,7 @@ def _ingest_entries(
         known.add(evidence_id, item)
         outcome.items_new += 1
         for suggestion in suggester(item):
-            suggest(uow, evidence_id, suggestion, outcome)
+            outcome.count(record_suggestion(uow, evidence_id, suggestion))
 
 
 @dataclass
@@ -246,27 +245,3 @@ class _KnownStories:
 def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
-
-
-def suggest(uow: UnitOfWork, evidence_id: str, suggestion: Suggestion, outcome: RefreshOutcome) -> None:
-    stream_id = proposition_stream(suggestion.proposition_id)
-    state: proposition_domain.Proposition | None = uow.load(stream_id).state
-    if state is None or state.resolution is not None:
-        return
-    match_id = proposition_domain.match_id_for(suggestion.proposition_id, evidence_id)
-    if match_id in state.matches:
-        return  # suggested before, or rejected by an editor: never again
-    try:
-        uow.execute(stream_id, proposition_domain.SuggestMatch(
-            match_id=match_id, evidence_id=evidence_id, score=round(suggestion.score, 4),
-            explanation=suggestion.explanation, suggested_stance=suggestion.suggested_stance,
-        ), defer_read_models=True)
-    except InvalidTransition:
-        return  # the same evidence was attached by hand under another match id: nothing to suggest
-    outcome.matches += 1
-    if suggestion.automatic:
-        uow.execute(stream_id, proposition_domain.ConfirmMatch(
-            match_id=match_id, stance=suggestion.suggested_stance or "context",
-            note="confirmed by the matcher above the auto threshold", automatic=True,
-        ), actor=MATCHER, defer_read_models=True)
-        outcome.auto_confirmed += 1

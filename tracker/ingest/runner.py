@@ -25,8 +25,6 @@ from tracker.service.suggestions import Suggester, build_suggester
 from tracker.service.unit_of_work import Tracker, UnitOfWork, feed_stream
 from tracker.store import RecordedEvent
 
-ACTOR = "system:scheduler"
-
 
 def feed_id_for(name: str) -> str:
     """A stable, URL-safe id from a feed's name."""

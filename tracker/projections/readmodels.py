@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tracker.domain import evidence, feed, proposition, source, subscriber
+from tracker.domain.evidence import title_key
 from tracker.domain.registry import KINDS
 from tracker.projections.tables import evidence as evidence_table
 from tracker.projections.tables import feeds, history, matches, propositions, sources
@@ -116,8 +117,6 @@ def feed_rows(state: feed.Feed, version: int, updated_at: str) -> Rows:
 
 
 def evidence_rows(state: evidence.Evidence, version: int, updated_at: str) -> Rows:
-    from tracker.ingest.normalise import title_key
-
     return {evidence_table: [{
         "evidence_id": state.evidence_id, "title": state.title, "title_key": title_key(state.title),
         "link": state.link, "summary": state.summary, "published_at": state.published_at,

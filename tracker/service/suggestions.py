@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from tracker.config import Settings
+from tracker.domain import proposition
+from tracker.domain.errors import InvalidTransition
 from tracker.matching.matcher import ItemInput, Matcher, Suggestion
 from tracker.matching.profile import PropositionInput
 from tracker.matching.settings import matcher_options
 from tracker.projections.tables import evidence, propositions, sources
-from tracker.service.unit_of_work import Tracker
+from tracker.service.unit_of_work import Tracker, UnitOfWork, proposition_stream
 from tracker.store.envelope import iso, parse_iso
 
 
@@ -27,6 +30,7 @@ class EvidenceLike(Protocol):
 
 
 Suggester = Callable[[EvidenceLike], Sequence[Suggestion]]
+MATCHER = "system:matcher"
 
 
 def open_propositions(connection: sa.Connection, only: Iterable[str] | None = None) -> list[PropositionInput]:
@@ -71,13 +75,11 @@ def backfill(
     tracker: Tracker, settings: Settings, proposition_ids: Sequence[str], *, now: datetime | None = None
 ) -> int:
     """Score recent evidence against new or amended propositions; returns the suggestions made."""
-    from tracker.ingest.refresh import RefreshOutcome, suggest
-
     matcher = _matcher(tracker, settings, proposition_ids)
     if not matcher.profiles:
         return 0
     since = iso((now or datetime.now(UTC)) - timedelta(days=settings.backfill_days))
-    outcome = RefreshOutcome("backfill", "fetched")
+    made = 0
     with tracker.store.engine.connect() as connection:
         rows = connection.execute(
             sa.select(evidence.c.evidence_id, evidence.c.title, evidence.c.summary, evidence.c.published_at,
@@ -88,5 +90,36 @@ def backfill(
         for evidence_id, title, summary, published, language in rows:
             item = ItemInput(evidence_id, title, summary, parse_iso(published), language)
             for suggestion in matcher.match(item):
-                suggest(uow, evidence_id, suggestion, outcome)
-    return outcome.matches
+                made += record_suggestion(uow, evidence_id, suggestion).suggested
+    return made
+
+
+@dataclass(frozen=True)
+class Recorded:
+    suggested: bool = False
+    confirmed: bool = False  # by the matcher itself, above the auto threshold
+
+
+def record_suggestion(uow: UnitOfWork, evidence_id: str, suggestion: Suggestion) -> Recorded:
+    """Suggest (and above the auto threshold confirm) one match inside the caller's unit of work."""
+    stream_id = proposition_stream(suggestion.proposition_id)
+    state: proposition.Proposition | None = uow.load(stream_id).state
+    if state is None or state.resolution is not None:
+        return Recorded()
+    match_id = proposition.match_id_for(suggestion.proposition_id, evidence_id)
+    if match_id in state.matches:
+        return Recorded()  # suggested before, or rejected by an editor: never again
+    try:
+        uow.execute(stream_id, proposition.SuggestMatch(
+            match_id=match_id, evidence_id=evidence_id, score=round(suggestion.score, 4),
+            explanation=suggestion.explanation, suggested_stance=suggestion.suggested_stance,
+        ), defer_read_models=True)
+    except InvalidTransition:
+        return Recorded()  # the same evidence was attached by hand under another match id: nothing to suggest
+    if not suggestion.automatic:
+        return Recorded(suggested=True)
+    uow.execute(stream_id, proposition.ConfirmMatch(
+        match_id=match_id, stance=suggestion.suggested_stance or "context",
+        note="confirmed by the matcher above the auto threshold", automatic=True,
+    ), actor=MATCHER, defer_read_models=True)
+    return Recorded(suggested=True, confirmed=True)
