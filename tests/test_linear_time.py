@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tracker.domain.evidence import title_key
 from tracker.extract import extract
 from tracker.extract.actors import FUZZY_NAMES, actors_in
 from tracker.extract.candidates import VOCABULARY
@@ -37,7 +38,6 @@ from tracker.ingest.normalise import (
     _drop_hidden_blocks,
     html_to_text,
     normalise_entry,
-    title_key,
 )
 from tracker.matching.text import analyse
 
