@@ -65,7 +65,8 @@ class TimedH11Protocol(H11Protocol):
 
 
 # `token=` (and `access_token=` and the like) in a query, and the token segment of /unsubscribe/<token>.
-_QUERY_TOKEN = re.compile(r"(?i)([?&;][^=&;]*token=)[^&;#\s]*")
+# `?` is excluded from the name part too: otherwise a run of "?" makes every start rescan to the end (quadratic).
+_QUERY_TOKEN = re.compile(r"(?i)([?&;][^=&;?]*token=)[^&;#\s]*")
 _PATH_TOKEN = re.compile(r"(?i)(/unsubscribe/)[^/?#\s]+")
 REDACTED = "[redacted]"
 
