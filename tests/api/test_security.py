@@ -28,10 +28,10 @@ import pytest
 from tests.api.conftest import Api
 from tests.conftest import ROOT
 from tests.digest.smtpserver import free_port
-from tracker.api import paging
 from tracker.api.serving import redact
 from tracker.config import Settings
 from tracker.digest.service import unsubscribe_url
+from tracker.queries import paging
 
 PROBLEM = "application/problem+json"
 MAX_INT = 2**63 - 1

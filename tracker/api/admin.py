@@ -12,9 +12,9 @@ from tracker.api.deps import get_store
 from tracker.api.paging import PathId
 from tracker.api.problems import Invalid
 from tracker.api.schemas import UserCreated, UserSummary
-from tracker.api.users import add_user, list_users, revoke_user
 from tracker.domain.user import InvalidUser
 from tracker.service.unit_of_work import NotFound
+from tracker.service.users import add_user, list_users, revoke_user
 from tracker.store import EventStore
 
 router = APIRouter(prefix="/users", tags=["users"], dependencies=[Depends(require("admin"))])

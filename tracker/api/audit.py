@@ -5,11 +5,9 @@ Access control is added in one place: AUDIT_DEPENDENCIES (e.g. a role check) app
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -18,30 +16,19 @@ from tracker.api.deps import get_store
 from tracker.api.paging import MAX_INT
 from tracker.audit import checkpoint as checkpoints
 from tracker.audit.checks import verify_log
-from tracker.audit.export import FIELDS
 from tracker.audit.offline import key_id
 from tracker.config import get_settings
+from tracker.queries.audit import events_after, stream_events
 from tracker.service.unit_of_work import NotFound
 from tracker.store import EventStore
-from tracker.store.schema import events
 
 AUDIT_DEPENDENCIES: list[Any] = [Depends(require("auditor"))]  # authentication/roles plug in here
 
 router = APIRouter(prefix="/audit", tags=["audit"], dependencies=AUDIT_DEPENDENCIES)
 
-_COLUMNS = [events.c[name if name != "payload_json" else "payload"] for name in FIELDS]
-
-
 def get_key_file(request: Request) -> Path:
     """The signing key file: app.state.audit_key_file if the app set one, else the setting."""
     return Path(getattr(request.app.state, "audit_key_file", None) or get_settings().audit_key_file)
-
-
-def _envelope(row: Any) -> dict[str, Any]:
-    """The event as stored: `payload_json` is the exact hashed text, `payload` the same decoded (not upcast)."""
-    data = dict(zip(FIELDS, row, strict=True))
-    data["payload"] = json.loads(data["payload_json"])
-    return data
 
 
 @router.get("/events")
@@ -52,27 +39,21 @@ def audit_events(
 ) -> dict[str, Any]:
     """The global log in position order. Positions are given out in commit order with no gaps, so paging
     with `after` = the last position seen never skips an event, however late it committed."""
-    query = sa.select(*_COLUMNS).where(events.c.position > after).order_by(events.c.position).limit(limit)
-    with store.engine.connect() as connection:
-        rows = connection.execute(query).all()
-        head = connection.execute(sa.select(sa.func.max(events.c.position))).scalar() or 0
-    items = [_envelope(row) for row in rows]
+    page = events_after(store.engine, after, limit)
     return {
-        "events": items,
-        "head": head,
-        "next_after": items[-1]["position"] if items else after,
+        "events": page.events,
+        "head": page.head,
+        "next_after": page.events[-1]["position"] if page.events else after,
     }
 
 
 @router.get("/streams/{stream_id}")
 def audit_stream(stream_id: str, store: Annotated[EventStore, Depends(get_store)]) -> dict[str, Any]:
     """Every event of one stream in version order, with its full envelope."""
-    query = sa.select(*_COLUMNS).where(events.c.stream_id == stream_id).order_by(events.c.stream_version)
-    with store.engine.connect() as connection:
-        rows = connection.execute(query).all()
-    if not rows:
+    found = stream_events(store.engine, stream_id)
+    if not found:
         raise NotFound(f"no stream {stream_id}")
-    return {"stream_id": stream_id, "events": [_envelope(row) for row in rows]}
+    return {"stream_id": stream_id, "events": found}
 
 
 @router.get("/verify")

@@ -14,8 +14,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tracker.api.deps import get_store
-from tracker.api.users import User, user_for_token
 from tracker.domain.user import allows
+from tracker.service.users import User, user_for_token
 from tracker.store import EventStore
 
 log = logging.getLogger("tracker.api.auth")

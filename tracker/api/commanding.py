@@ -14,20 +14,18 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tracker.api.problems import Invalid, PreconditionFailed
-from tracker.api.tables import api_idempotency
-from tracker.api.users import User
+from tracker.service import idempotency
+from tracker.service.idempotency import StoredResponse
 from tracker.service.unit_of_work import Tracker, UnitOfWork
+from tracker.service.users import User
 from tracker.store import ConcurrencyError
-from tracker.store.envelope import iso
 
 log = logging.getLogger("tracker.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -87,22 +85,6 @@ def _response(status: int, body: str, etag: str | None, replayed: bool, rid: str
     return JSONResponse(json.loads(body), status_code=status, headers=headers)
 
 
-def _stored(connection: sa.Connection, user: User, key: str, digest: str) -> Any:
-    row = connection.execute(
-        sa.select(api_idempotency).where(api_idempotency.c.user_name == user.name, api_idempotency.c.key == key)
-    ).first()
-    if row is not None and row.request_sha256 != digest:
-        raise Invalid("idempotency-key-reused", "this Idempotency-Key was used with a different request")
-    return row
-
-
-def _store(connection: sa.Connection, user: User, key: str, digest: str, outcome: Outcome, body: str) -> None:
-    connection.execute(api_idempotency.insert().values(
-        user_name=user.name, key=key, request_sha256=digest, status_code=outcome.status, body=body,
-        etag=outcome.etag, created_at=iso(datetime.now(UTC)),
-    ))
-
-
 def run_command(
     request: Request,
     tracker: Tracker,
@@ -124,9 +106,9 @@ def run_command(
     with tracker.unit_of_work(actor=user.actor, correlation_id=rid,
                               causation_id=f"http:{request.method} {request.url.path}") as uow:
         if key is not None:
-            row = _stored(uow.connection, user, key, digest)
-            if row is not None:
-                return _response(row.status_code, row.body, row.etag, True, rid)
+            stored = idempotency.recorded(uow.connection, user.name, key, digest)
+            if stored is not None:
+                return _response(stored.status_code, stored.body, stored.etag, True, rid)
         try:
             outcome = work(uow, expected)
         except ConcurrencyError as error:
@@ -135,7 +117,8 @@ def run_command(
             raise PreconditionFailed(str(error)) from None
         body = outcome.body.model_dump_json()
         if key is not None:
-            _store(uow.connection, user, key, digest, outcome, body)
+            idempotency.record(uow.connection, user.name, key, digest,
+                               StoredResponse(outcome.status, body, outcome.etag))
     if after is not None:
         try:
             after()
@@ -154,16 +137,11 @@ def run_outside(
     key = idempotency_key(request)
     digest = request_hash(request, payload)
     if key is not None:
-        with tracker.store.engine.connect() as connection:
-            row = _stored(connection, user, key, digest)
-        if row is not None:
-            return _response(row.status_code, row.body, row.etag, True, rid)
+        stored = idempotency.recorded_outside(tracker, user.name, key, digest)
+        if stored is not None:
+            return _response(stored.status_code, stored.body, stored.etag, True, rid)
     outcome = work()
     body = outcome.body.model_dump_json()
-    if key is not None:
-        try:
-            with tracker.store.engine.begin() as connection:
-                _store(connection, user, key, digest, outcome, body)
-        except sa.exc.IntegrityError:
-            pass  # the concurrent duplicate recorded its response first
+    if key is not None:  # a concurrent duplicate may have recorded its response first: that one stays
+        idempotency.record_outside(tracker, user.name, key, digest, StoredResponse(outcome.status, body, outcome.etag))
     return _response(outcome.status, body, outcome.etag, False, rid)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -17,10 +15,12 @@ from tracker.api.paging import PathId
 from tracker.api.problems import Invalid
 from tracker.api.propositions import detail_from_state
 from tracker.api.schemas import CommandResult, RecordedRef
-from tracker.api.users import User
 from tracker.config import Settings
 from tracker.domain import proposition as domain
-from tracker.service.unit_of_work import Tracker, UnitOfWork, proposition_stream, source_stream
+from tracker.service import propositions
+from tracker.service.propositions import backfill_later
+from tracker.service.unit_of_work import Tracker, UnitOfWork, proposition_stream
+from tracker.service.users import User
 from tracker.store import RecordedEvent
 
 router = APIRouter(tags=["commands"])
@@ -48,39 +48,19 @@ def result(uow: UnitOfWork, proposition_id: str, recorded: list[RecordedEvent], 
     return Outcome(status, body, str(loaded.version))
 
 
-def slug_for(statement: str) -> str:
-    words = re.findall(r"[a-z0-9]+", statement.lower())[:6]
-    digest = hashlib.sha256(" ".join(statement.split()).encode()).hexdigest()[:6]
-    return "-".join([*words, digest])
-
-
 def _plain(value: Any) -> Any:
     return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value
 
 
 def register_command(body: RegisterBody) -> domain.RegisterProposition:
     return domain.RegisterProposition(
-        proposition_id=body.id or slug_for(body.statement), kind=body.kind, statement=" ".join(body.statement.split()),
+        proposition_id=body.id or propositions.slug_for(body.statement), kind=body.kind,
+        statement=" ".join(body.statement.split()),
         source_id=body.source_id, actors=tuple(body.actors), topics=tuple(body.topics),
         locator=_plain(body.locator), stated_confidence=_plain(body.stated_confidence), condition=body.condition,
         resolve_by=body.resolve_by.isoformat() if body.resolve_by else None,
         resolution_criteria=body.resolution_criteria, match_profile=_plain(body.match_profile),
     )
-
-
-def register_in(uow: UnitOfWork, command: domain.RegisterProposition) -> list[RecordedEvent]:
-    if command.source_id is not None and uow.load(source_stream(command.source_id)).state is None:
-        raise Invalid("unknown-source", f"no source {command.source_id}")
-    return uow.execute(proposition_stream(command.proposition_id), command)  # a duplicate id: the domain refuses
-
-
-def backfill_later(tracker: Tracker, settings: Settings, proposition_id: str) -> Any:
-    def run() -> None:
-        from tracker.service.suggestions import backfill
-
-        backfill(tracker, settings, [proposition_id])
-
-    return run
 
 
 @router.post("/propositions", response_model=CommandResult, status_code=201, responses=ERRORS)
@@ -89,7 +69,7 @@ def register(body: RegisterBody, request: Request, user: Editor, tracker: Track,
     command = register_command(body)
 
     def work(uow: UnitOfWork, _: int | None) -> Outcome:
-        return result(uow, command.proposition_id, register_in(uow, command), 201)
+        return result(uow, command.proposition_id, propositions.register(uow, command), 201)
 
     return run_command(request, tracker, user, body.model_dump(mode="json"), work,
                        after=backfill_later(tracker, settings, command.proposition_id))
@@ -100,8 +80,7 @@ def _on_proposition(
     after: Any = None,
 ) -> JSONResponse:
     def work(uow: UnitOfWork, expected: int | None) -> Outcome:
-        recorded = uow.execute(proposition_stream(proposition_id), command, expected_version=expected)
-        return result(uow, proposition_id, recorded)
+        return result(uow, proposition_id, propositions.act(uow, proposition_id, command, expected))
 
     return run_command(request, tracker, user, body.model_dump(mode="json"), work, after=after)
 

@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from tracker.api.auth import require
 from tracker.api.deps import get_app_settings, get_tracker
 from tracker.api.problems import Invalid
-from tracker.api.users import User
 from tracker.config import Settings
 from tracker.digest import service
 from tracker.digest.deliver import BadSmtpUrl
@@ -18,6 +17,7 @@ from tracker.digest.render import BadBaseUrl
 from tracker.digest.week import BadWeek, IsoWeek
 from tracker.domain.errors import InvalidCommand
 from tracker.service.unit_of_work import NotFound, Tracker
+from tracker.service.users import User
 
 router = APIRouter(tags=["digest"])
 Editor = Annotated[User, Depends(require("editor"))]

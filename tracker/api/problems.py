@@ -14,24 +14,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tracker.api.auth import Forbidden, Unauthorized
 from tracker.domain.errors import DomainError, InvalidCommand, UnknownMatch
+from tracker.queries.paging import BadCursor
+from tracker.service.errors import Invalid
 from tracker.service.unit_of_work import NotFound
 from tracker.store import ConcurrencyError
 
 PROBLEM = "application/problem+json"
 BASE = "https://policy-tracker.example/problems/"
 log = logging.getLogger("tracker.api")
+__all__ = ["Invalid", "PreconditionFailed", "install", "problem"]  # Invalid: raised by use cases and routes
 
 
 class PreconditionFailed(Exception):
     """If-Match named a version the resource has moved on from."""
-
-
-class Invalid(Exception):
-    """A request that is well-formed JSON but cannot be honoured as sent (422), with a stable kind."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
 
 
 def problem(
@@ -78,6 +73,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Invalid)
     async def invalid_request(_: Request, error: Invalid) -> JSONResponse:
         return problem(422, error.kind, "The request cannot be honoured", str(error))
+
+    @app.exception_handler(BadCursor)
+    async def bad_cursor(_: Request, error: BadCursor) -> JSONResponse:
+        # The same answer as the HTTPException(422) routes raised before paging moved out of the API.
+        return problem(422, "http-422", str(error))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:

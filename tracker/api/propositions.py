@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from copy import deepcopy
-from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Response
 
 from tracker.api import paging
@@ -15,39 +13,21 @@ from tracker.api.auth import require
 from tracker.api.deps import get_store, get_tracker
 from tracker.api.schemas import HistoryEntry, PropositionDetail, PropositionPage, PropositionSummary
 from tracker.domain.proposition import Proposition
-from tracker.projections.tables import evidence, matches, propositions
-from tracker.service.unit_of_work import NotFound, Tracker, proposition_stream
+from tracker.queries import propositions as queries
+from tracker.queries.propositions import PropositionRow, is_overdue
+from tracker.service.unit_of_work import Tracker
 from tracker.store import EventStore
 from tracker.store.envelope import iso
 
 router = APIRouter(tags=["propositions"], dependencies=[Depends(require("reader"))])
 
 
-def _today() -> str:
-    return date.today().isoformat()
-
-
-def _encode_cursor(last_id: str) -> str:
-    return paging.encode(last_id)
-
-
-def _decode_cursor(cursor: str) -> str:
-    return str(paging.decode(cursor, str)[0])
-
-
-def _summary(row: Any) -> PropositionSummary:
+def _summary(row: PropositionRow) -> PropositionSummary:
     return PropositionSummary(
-        id=row.proposition_id, kind=row.kind, statement=row.statement, status=row.status,
-        source_id=row.source_id, actors=json.loads(row.actors), topics=json.loads(row.topics),
-        probability=row.probability, resolve_by=row.resolve_by,
-        overdue=_is_overdue(row.resolve_by, row.outcome),
-        evidence={"supports": row.supports, "contradicts": row.contradicts, "context": row.context},
-        awaiting_review=row.awaiting_review, version=row.version,
+        id=row.id, kind=row.kind, statement=row.statement, status=row.status, source_id=row.source_id,
+        actors=row.actors, topics=row.topics, probability=row.probability, resolve_by=row.resolve_by,
+        overdue=row.overdue, evidence=row.evidence, awaiting_review=row.awaiting_review, version=row.version,
     )
-
-
-def _is_overdue(resolve_by: str | None, outcome: str | None, today: str | None = None) -> bool:
-    return resolve_by is not None and outcome is None and resolve_by < (today or _today())
 
 
 @router.get("/propositions", response_model=PropositionPage)
@@ -62,39 +42,9 @@ def list_propositions(
     cursor: paging.Cursor = None,
 ) -> PropositionPage:
     """Propositions in id order, filtered; follow `next_cursor` for more."""
-    query = sa.select(propositions).order_by(propositions.c.proposition_id).limit(limit + 1)
-    if status:
-        query = query.where(propositions.c.status == status)
-    if kind:
-        query = query.where(propositions.c.kind == kind)
-    if actor:
-        query = query.where(propositions.c.actors.contains(json.dumps(actor), autoescape=True))
-    if q:
-        # `q` finds a proposition by its statement or by the title of evidence matched to it (not rejected).
-        by_evidence = (
-            sa.select(matches.c.proposition_id)
-            .join(evidence, evidence.c.evidence_id == matches.c.evidence_id)
-            .where(evidence.c.title.icontains(q, autoescape=True), matches.c.state != "rejected")
-        )
-        query = query.where(sa.or_(
-            propositions.c.statement.icontains(q, autoescape=True), propositions.c.proposition_id.in_(by_evidence),
-        ))
-    if overdue is not None:
-        late = sa.and_(
-            propositions.c.resolve_by.is_not(None), propositions.c.outcome.is_(None),
-            propositions.c.resolve_by < _today(),
-        )
-        query = query.where(late if overdue else sa.not_(late))
-    if cursor:
-        query = query.where(propositions.c.proposition_id > _decode_cursor(cursor))
-    with store.engine.connect() as connection:
-        rows = connection.execute(query).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return PropositionPage(
-        items=[_summary(r) for r in rows],
-        next_cursor=_encode_cursor(rows[-1].proposition_id) if more else None,
-    )
+    page = queries.list_propositions(store.engine, status=status, kind=kind, actor=actor, q=q, overdue=overdue,
+                                     limit=limit, cursor=cursor)
+    return PropositionPage(items=[_summary(r) for r in page.items], next_cursor=page.next_cursor)
 
 
 def detail_from_state(state: Proposition, version: int, as_of: str | None) -> PropositionDetail:
@@ -106,7 +56,7 @@ def detail_from_state(state: Proposition, version: int, as_of: str | None) -> Pr
         id=state.proposition_id, kind=state.kind, statement=state.statement, status=state.status,
         source_id=state.source_id, actors=list(state.actors), topics=list(state.topics),
         probability=state.probability, resolve_by=state.resolve_by,
-        overdue=_is_overdue(state.resolve_by, resolution and resolution.get("outcome")),
+        overdue=is_overdue(state.resolve_by, resolution and resolution.get("outcome")),
         evidence={k: counts[k] for k in ("supports", "contradicts", "context")},
         awaiting_review=counts["awaiting_review"], version=version,
         locator=data["locator"], stated_confidence=data["stated_confidence"], condition=state.condition,
@@ -136,13 +86,10 @@ def proposition_history(
     proposition_id: paging.PathId, store: Annotated[EventStore, Depends(get_store)]
 ) -> list[HistoryEntry]:
     """Every event of the proposition in order: who did what, and when."""
-    events = store.read_stream(proposition_stream(proposition_id))
-    if not events:
-        raise NotFound(f"no proposition {proposition_id}")
     return [
         HistoryEntry(
             position=e.position, stream_version=e.stream_version, event_type=e.event_type,
             actor=e.actor, occurred_at=e.occurred_at, recorded_at=e.recorded_at, payload=e.payload,
         )
-        for e in events
+        for e in queries.history(store, proposition_id)
     ]

@@ -11,7 +11,6 @@ import html
 import json
 from typing import Annotated, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,14 +19,14 @@ from tracker.api.auth import require
 from tracker.api.commanding import Outcome, run_command
 from tracker.api.deps import get_app_settings, get_store, get_tracker
 from tracker.api.problems import problem
-from tracker.api.users import User
 from tracker.config import Settings
-from tracker.digest.tokens import BadToken, TokenExpired, load_or_create_secret, read_token
-from tracker.domain.subscriber import AddSubscriber, ChangeSubscriber, RemoveSubscriber, subscriber_id_for
-from tracker.projections.tables import subscribers as subscribers_table
-from tracker.service.unit_of_work import NotFound, Tracker, UnitOfWork, subscriber_stream
+from tracker.digest.tokens import BadToken, TokenExpired
+from tracker.queries.subscribers import SubscriberRow
+from tracker.queries.subscribers import list_subscribers as subscriber_list
+from tracker.service import subscribers
+from tracker.service.unit_of_work import Tracker, UnitOfWork
+from tracker.service.users import User
 from tracker.store import EventStore
-from tracker.store.envelope import utc_now
 
 router = APIRouter(tags=["digest"])
 public_router = APIRouter(tags=["digest"])
@@ -75,17 +74,13 @@ class SubscriberOut(BaseModel):
     version: int
 
 
-def _out(row: sa.Row) -> SubscriberOut:
-    return SubscriberOut(
-        id=row.subscriber_id, email=row.email, name=row.name, filters=json.loads(row.filters),
-        quiet_weeks=row.quiet_weeks, active=bool(row.active), subscription=row.subscription, version=row.version,
-    )
+def _out(row: SubscriberRow) -> SubscriberOut:
+    return SubscriberOut(id=row.id, email=row.email, name=row.name, filters=row.filters, quiet_weeks=row.quiet_weeks,
+                         active=row.active, subscription=row.subscription, version=row.version)
 
 
-def _row(connection: sa.Connection, subscriber_id: str) -> sa.Row | None:
-    return connection.execute(
-        sa.select(subscribers_table).where(subscribers_table.c.subscriber_id == subscriber_id)
-    ).first()
+def _outcome(status: int, row: SubscriberRow) -> Outcome:
+    return Outcome(status, _out(row), str(row.version))
 
 
 @router.post("/subscribers", status_code=201, response_model=SubscriberOut,
@@ -94,13 +89,7 @@ def add_subscriber(body: SubscriberBody, request: Request, tracker: Track, user:
     """Subscribe an address to the weekly digest, optionally only for some actors, topics, kinds or propositions."""
 
     def work(uow: UnitOfWork, _expected: int | None) -> Outcome:
-        command = AddSubscriber(email=body.email, name=body.name, filters=body.filters.model_dump(),
-                                quiet_weeks=body.quiet_weeks)
-        subscriber_id = subscriber_id_for(body.email)
-        uow.execute(subscriber_stream(subscriber_id), command)
-        row = _row(uow.connection, subscriber_id)
-        assert row is not None
-        return Outcome(201, _out(row), str(row.version))
+        return _outcome(201, subscribers.add(uow, body.email, body.name, body.filters.model_dump(), body.quiet_weeks))
 
     return run_command(request, tracker, user, body.model_dump(), work)
 
@@ -108,11 +97,7 @@ def add_subscriber(body: SubscriberBody, request: Request, tracker: Track, user:
 @router.get("/subscribers", response_model=list[SubscriberOut])
 def list_subscribers(store: Store, _: Editor, include_removed: bool = False) -> list[SubscriberOut]:
     """Subscribers in address order; removed ones too with include_removed=true."""
-    query = sa.select(subscribers_table).order_by(subscribers_table.c.email)
-    if not include_removed:
-        query = query.where(subscribers_table.c.active.is_(True))
-    with store.engine.connect() as connection:
-        return [_out(row) for row in connection.execute(query)]
+    return [_out(row) for row in subscriber_list(store.engine, include_removed=include_removed)]
 
 
 @router.delete("/subscribers/{subscriber_id}", response_model=SubscriberOut)
@@ -120,11 +105,7 @@ def remove_subscriber(subscriber_id: str, request: Request, tracker: Track, user
     """Stop sending the digest to this subscriber (removing twice changes nothing)."""
 
     def work(uow: UnitOfWork, _expected: int | None) -> Outcome:
-        uow.execute(subscriber_stream(subscriber_id), RemoveSubscriber(reason="removed by an editor", via="editor"))
-        row = _row(uow.connection, subscriber_id)
-        if row is None:
-            raise NotFound(f"no subscriber {subscriber_id}")
-        return Outcome(200, _out(row), str(row.version))
+        return _outcome(200, subscribers.remove(uow, subscriber_id))
 
     return run_command(request, tracker, user, {"subscriber_id": subscriber_id}, work)
 
@@ -136,14 +117,10 @@ def change_subscriber(subscriber_id: str, body: SubscriberChange, request: Reque
     """Change a subscriber's name, filters or quiet-week choice (SubscriberChanged)."""
 
     def work(uow: UnitOfWork, _expected: int | None) -> Outcome:
-        uow.execute(subscriber_stream(subscriber_id), ChangeSubscriber(
-            name=body.name, filters=body.filters.model_dump() if body.filters else None,
+        return _outcome(200, subscribers.change(
+            uow, subscriber_id, name=body.name, filters=body.filters.model_dump() if body.filters else None,
             quiet_weeks=body.quiet_weeks,
         ))
-        row = _row(uow.connection, subscriber_id)
-        if row is None:
-            raise NotFound(f"no subscriber {subscriber_id}")
-        return Outcome(200, _out(row), str(row.version))
 
     return run_command(request, tracker, user, {"subscriber_id": subscriber_id, **body.model_dump()}, work)
 
@@ -152,22 +129,13 @@ def change_subscriber(subscriber_id: str, body: SubscriberChange, request: Reque
 
 def _unsubscribe(tracker: Tracker, settings: Settings, token: str, via: str) -> tuple[str, bool] | JSONResponse:
     try:
-        wanted = read_token(load_or_create_secret(settings.digest_secret, settings.digest_secret_file), token,
-                            today=utc_now().date(), max_age_weeks=settings.digest_unsubscribe_weeks)
+        done = subscribers.unsubscribe(tracker, settings, token, via)
     except TokenExpired as error:  # genuine but old: say so, and what to do instead
         return problem(410, "expired-unsubscribe-token", "The unsubscribe link has expired",
                        f"{error}; use the link in a recent digest, or ask the editors to remove you")
-    except BadToken as error:
+    except BadToken as error:  # malformed, forged, or naming no subscription
         return problem(400, "bad-unsubscribe-token", "The unsubscribe link is not valid", str(error))
-    with tracker.unit_of_work(actor="system:unsubscribe", causation_id=f"unsubscribe:{via}") as uow:
-        stream = subscriber_stream(wanted.subscriber_id)
-        loaded = uow.load(stream)
-        if loaded.state is None:
-            return problem(400, "bad-unsubscribe-token", "The unsubscribe link is not valid",
-                           "no such subscription")
-        recorded = uow.execute(stream, RemoveSubscriber(reason="unsubscribe link", via=via,
-                                                        subscription=wanted.subscription))
-        return loaded.state.email, bool(recorded)
+    return done.email, done.changed
 
 
 def _page(title: str, text: str, status: int = 200) -> HTMLResponse:

@@ -1,4 +1,5 @@
-"""Operational tables of the API (migration 0004): not read models, never rebuilt from events."""
+"""Operational tables (migration 0004: API users, Idempotency-Key records, intake candidates): plain tables,
+not read models, never rebuilt from events."""
 
 from __future__ import annotations
 

@@ -1,0 +1,102 @@
+"""Proposition reads: the filtered list (keyset by id), the overdue rule, a proposition's history."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from tracker.projections.tables import evidence, matches, propositions
+from tracker.queries.paging import Page, SortKey, keyset_page
+from tracker.service.unit_of_work import NotFound, proposition_stream
+from tracker.store import EventStore, RecordedEvent
+
+BY_ID = (SortKey(propositions.c.proposition_id, str),)
+
+
+@dataclass(frozen=True, slots=True)
+class PropositionRow:
+    """A row of the list: the proposition's read model, without its state blob."""
+
+    id: str
+    kind: str
+    statement: str
+    status: str
+    source_id: str | None
+    actors: list[str]
+    topics: list[str]
+    probability: float | None
+    resolve_by: str | None
+    overdue: bool
+    evidence: dict[str, int]
+    awaiting_review: int
+    version: int
+
+
+def today() -> str:
+    return date.today().isoformat()
+
+
+def is_overdue(resolve_by: str | None, outcome: str | None, on: str | None = None) -> bool:
+    """Past its resolve-by date and not resolved (computed at read time, never stored)."""
+    return resolve_by is not None and outcome is None and resolve_by < (on or today())
+
+
+def _row(row: Any) -> PropositionRow:
+    return PropositionRow(
+        id=row.proposition_id, kind=row.kind, statement=row.statement, status=row.status,
+        source_id=row.source_id, actors=json.loads(row.actors), topics=json.loads(row.topics),
+        probability=row.probability, resolve_by=row.resolve_by, overdue=is_overdue(row.resolve_by, row.outcome),
+        evidence={"supports": row.supports, "contradicts": row.contradicts, "context": row.context},
+        awaiting_review=row.awaiting_review, version=row.version,
+    )
+
+
+def list_propositions(
+    engine: sa.Engine,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    actor: str | None = None,
+    q: str | None = None,
+    overdue: bool | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[PropositionRow]:
+    """Propositions in id order, filtered; `q` matches the statement or the title of matched evidence."""
+    query = sa.select(propositions)
+    if status:
+        query = query.where(propositions.c.status == status)
+    if kind:
+        query = query.where(propositions.c.kind == kind)
+    if actor:
+        query = query.where(propositions.c.actors.contains(json.dumps(actor), autoescape=True))
+    if q:
+        # Evidence matched to the proposition counts unless the match was rejected.
+        by_evidence = (
+            sa.select(matches.c.proposition_id)
+            .join(evidence, evidence.c.evidence_id == matches.c.evidence_id)
+            .where(evidence.c.title.icontains(q, autoescape=True), matches.c.state != "rejected")
+        )
+        query = query.where(sa.or_(
+            propositions.c.statement.icontains(q, autoescape=True), propositions.c.proposition_id.in_(by_evidence),
+        ))
+    if overdue is not None:
+        late = sa.and_(
+            propositions.c.resolve_by.is_not(None), propositions.c.outcome.is_(None),
+            propositions.c.resolve_by < today(),
+        )
+        query = query.where(late if overdue else sa.not_(late))
+    with engine.connect() as connection:
+        return keyset_page(connection, query, BY_ID, limit, cursor, _row)
+
+
+def history(store: EventStore, proposition_id: str) -> list[RecordedEvent]:
+    """Every event of the proposition in order; NotFound when it has none."""
+    recorded = store.read_stream(proposition_stream(proposition_id))
+    if not recorded:
+        raise NotFound(f"no proposition {proposition_id}")
+    return recorded

@@ -1,0 +1,115 @@
+"""Review use cases: confirm, reject or retract a match, and attach evidence to a proposition by hand."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tracker.domain import evidence as evidence_domain
+from tracker.domain import proposition as domain
+from tracker.ingest.normalise import canonical_link
+from tracker.queries.evidence import evidence_id_for_link
+from tracker.queries.review import proposition_of_match
+from tracker.service.errors import Invalid
+from tracker.service.unit_of_work import NotFound, UnitOfWork, evidence_stream, proposition_stream
+from tracker.store import ConcurrencyError, RecordedEvent
+from tracker.store.envelope import iso
+
+MANUAL_FEED = "manual"
+
+
+@dataclass(frozen=True)
+class Decided:
+    proposition_id: str
+    recorded: list[RecordedEvent]
+
+
+def proposition_of(uow: UnitOfWork, match_id: str) -> str:
+    """The proposition whose stream holds the match; NotFound for an unknown match."""
+    found = proposition_of_match(uow.connection, match_id)
+    if found is None:
+        raise NotFound(f"no match {match_id}")
+    return found
+
+
+def _on_match(uow: UnitOfWork, match_id: str, command: domain.Command, expected_version: int | None) -> Decided:
+    proposition_id = proposition_of(uow, match_id)
+    recorded = uow.execute(proposition_stream(proposition_id), command, expected_version=expected_version)
+    return Decided(proposition_id, recorded)
+
+
+def confirm(uow: UnitOfWork, match_id: str, stance: str, note: str = "",
+            expected_version: int | None = None) -> Decided:
+    return _on_match(uow, match_id, domain.ConfirmMatch(match_id=match_id, stance=stance, note=note),
+                     expected_version)
+
+
+def reject(uow: UnitOfWork, match_id: str, reason: str = "", expected_version: int | None = None) -> Decided:
+    return _on_match(uow, match_id, domain.RejectMatch(match_id=match_id, reason=reason), expected_version)
+
+
+def retract(uow: UnitOfWork, match_id: str, reason: str = "", expected_version: int | None = None) -> Decided:
+    return _on_match(uow, match_id, domain.RetractMatch(match_id=match_id, reason=reason), expected_version)
+
+
+@dataclass(frozen=True)
+class ManualEvidence:
+    """An item an editor attaches by hand, its link already in canonical form."""
+
+    link: str
+    title: str
+    summary: str
+    published_at: datetime  # timezone-aware
+    stance: str
+    note: str
+
+
+def manual_evidence(url: str, title: str, summary: str, published_at: datetime, stance: str,
+                    note: str) -> ManualEvidence:
+    """Checked before any transaction: the same canonical link as ingestion, so a hand-attached item and a feed
+    item are one story; a naive time is taken as UTC."""
+    link = canonical_link(url)
+    if link is None:
+        raise Invalid("invalid-url", "the URL must be an absolute http(s) link")
+    published = published_at if published_at.tzinfo else published_at.replace(tzinfo=UTC)
+    return ManualEvidence(link, title, summary, published, stance, note)
+
+
+@dataclass(frozen=True)
+class Attached:
+    match_id: str
+    evidence_id: str
+    recorded: list[RecordedEvent]
+
+
+def attach_evidence(uow: UnitOfWork, proposition_id: str, item: ManualEvidence, *, actor: str,
+                    expected_version: int | None = None) -> Attached:
+    """Ingest the item (or find it by its link), suggest it to the proposition unless the matcher did, and
+    confirm it with the stance given, all in this unit of work."""
+    stream = proposition_stream(proposition_id)
+    loaded = uow.load(stream)
+    state: domain.Proposition | None = loaded.state
+    if state is None:
+        raise NotFound(f"no proposition {proposition_id}")
+    if expected_version is not None and expected_version != loaded.version:
+        raise ConcurrencyError(stream, expected_version, loaded.version)
+    evidence_id = (evidence_id_for_link(uow.connection, item.link)
+                   or "manual-" + hashlib.sha256(item.link.encode()).hexdigest()[:20])
+    recorded = uow.execute(evidence_stream(evidence_id), evidence_domain.IngestEvidence(
+        evidence_id=evidence_id, title=" ".join(item.title.split()), link=item.link, summary=item.summary,
+        published_at=iso(item.published_at), published_is_fetch_time=False, feed=MANUAL_FEED, guid=item.link,
+        language=None, content_hash=hashlib.sha256(f"{item.title}\n{item.summary}".encode()).hexdigest(),
+    ), occurred_at=item.published_at)
+    match_id = domain.match_id_for(proposition_id, evidence_id)
+    existing = state.matches.get(match_id) or next(
+        (m for m in state.matches.values() if m.evidence_id == evidence_id), None)
+    if existing is None:
+        recorded += uow.execute(stream, domain.SuggestMatch(
+            match_id=match_id, evidence_id=evidence_id, score=1.0,
+            explanation={"manual": True, "attached_by": actor},
+        ))
+    else:
+        match_id = existing.match_id  # confirm the matcher's suggestion, or be refused if already decided
+    recorded += uow.execute(stream, domain.ConfirmMatch(match_id=match_id, stance=item.stance, note=item.note))
+    return Attached(match_id, evidence_id, recorded)
