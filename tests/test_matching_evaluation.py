@@ -1,4 +1,4 @@
-"""The evaluation arithmetic (tracker/matching/evaluation.py).
+"""The evaluation arithmetic (tracker/matching/evaluation.py) and the noise (tracker/matching/noise.py).
 
 Every expected figure is worked out by hand in the comments next to it.
 """
@@ -19,6 +19,7 @@ from tracker.matching.evaluation import (
     prequential,
 )
 from tracker.matching.matcher import ItemInput
+from tracker.matching.noise import corrupt, corrupt_one
 
 
 def labelled(item_id: str, labels: dict[str, str], when: datetime = datetime(2025, 7, 1, tzinfo=UTC),
@@ -158,3 +159,22 @@ def test_editor_confirms_with_the_labelled_stance_rejects_wrong_and_attaches_mis
     ]
     # An item that cannot be evidence (before the source) is never attached by hand.
     assert editor_decisions(item, [], eligible=False) == []
+
+
+def test_noise_is_deterministic_per_item_and_keeps_the_labels() -> None:
+    items = [labelled(f"n{i}", {"p": "supports"} if i % 2 else {},
+                      datetime(2025, 7, 1 + i, tzinfo=UTC),
+                      title="Putin and Zelensky: ceasefire talks as NATO weighs sanctions on Russia",
+                      summary="The Kremlin's envoy said \"no\" & left; Ukraine's energy grid was hit.")
+             for i in range(20)]
+    noisy = corrupt(items)
+    assert noisy == corrupt(items)
+    assert corrupt_one(items[7]) == noisy[7]  # an item's noise does not depend on the others
+    assert [x.labels for x in noisy] == [x.labels for x in items]
+    assert any(x.item.title != y.item.title for x, y in zip(items, noisy, strict=True))
+    for clean, dirty in zip(items, noisy, strict=True):
+        if dirty.published_is_fetch_time:
+            assert dirty.true_published == clean.item.published < dirty.item.published
+            assert dirty.when == clean.item.published
+        else:
+            assert dirty.item.published == clean.item.published and dirty.true_published is None
