@@ -1,13 +1,35 @@
-"""Build the real dependencies from settings, in one place."""
+"""The one place that wires the application (as in cosmicpython's bootstrap.py).
+
+Every command gets `bootstrap()`: settings, the store over its engine, and the Tracker that writes to it.
+`tracker serve` gets `bootstrap_server()`: the same, plus a migrated (and, if empty, seeded) store, the HTTP
+API, and the scheduler whose jobs run only while the leader elector says this replica leads.
+"""
 
 from __future__ import annotations
 
+import logging.config
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
+from tracker.api.users import first_admin_token
 from tracker.config import Settings, get_settings
+from tracker.leader import LeaderElector
+from tracker.seeding import seed
 from tracker.service.unit_of_work import Tracker
-from tracker.store import EventStore
+from tracker.store import ConcurrencyError, EventStore
 from tracker.store.engine import make_engine
+from tracker.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from fastapi import FastAPI
+
+
+class Echo(Protocol):
+    """Where start-up notes go (click.echo): told as they happen, since the first admin token is shown once."""
+
+    def __call__(self, message: str, *, err: bool = False) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -21,3 +43,64 @@ def bootstrap(settings: Settings | None = None) -> App:
     settings = settings or get_settings()
     store = EventStore(make_engine(settings.database_url))
     return App(settings, store, Tracker(store))
+
+
+@dataclass(frozen=True)
+class Server:
+    """`tracker serve`, wired but not running: start() the scheduler side, serve `api`, then stop()."""
+
+    app: App
+    api: FastAPI
+    scheduler: BackgroundScheduler | None
+    elector: LeaderElector | None
+
+    def start(self) -> None:
+        if self.scheduler is not None and self.elector is not None:
+            self.scheduler.start(paused=True)  # jobs run only while this replica is the leader
+            self.elector.start()
+
+    def stop(self) -> None:
+        if self.elector is not None:
+            self.elector.stop()
+
+
+def bootstrap_server(*, with_scheduler: bool, echo: Echo, settings: Settings | None = None) -> Server:
+    """Migrate, seed an empty store, create the first admin, then wire the scheduler, the elector and the API.
+
+    What only a server needs (uvicorn, APScheduler, httpx and feedparser, FastAPI) is imported here, not at
+    the top: every other command, and `tracker --help`, would pay ~400 ms for it.
+    """
+    from tracker.api.serving import log_config
+
+    logging.config.dictConfig(log_config())  # before the store opens: its startup notes are shown too
+    app = bootstrap(settings)
+    _prepare_store(app, echo)
+    scheduler: BackgroundScheduler | None = None
+    elector: LeaderElector | None = None
+    if with_scheduler:
+        from tracker.scheduler import build_scheduler
+
+        scheduler = build_scheduler(app.tracker, app.settings)  # after seeding: it syncs feeds into the store
+        elector = LeaderElector(app.store.engine, on_elected=scheduler.resume, on_deposed=scheduler.pause,
+                                interval=app.settings.leader_interval_seconds)
+    from tracker.api.app import create_app
+
+    api = create_app(app.store, app.settings, app.tracker)  # one Tracker: the API and the jobs share its cache
+    api.state.elector = elector  # GET /health reports whether this replica leads
+    return Server(app, api, scheduler, elector)
+
+
+def _prepare_store(app: App, echo: Echo) -> None:
+    upgrade(app.settings.database_url)
+    seeds_dir = Path(app.settings.seeds_dir)
+    if app.store.head() == 0 and not (seeds_dir / "propositions.yaml").is_file():
+        echo(f"empty store and no seed files in {seeds_dir}/: serving an empty tracker", err=True)
+    elif app.store.head() == 0:
+        try:
+            result = seed(app.tracker, seeds_dir, article_dir=Path(app.settings.article_dir))
+            echo(f"empty store: seeded {result.propositions_added} propositions")
+        except ConcurrencyError:  # several replicas started on one empty store: another one is seeding
+            echo("empty store: another replica is seeding it")
+    token = first_admin_token(app.store.engine)
+    if token is not None:
+        echo(f"no users yet: created user 'admin'; its token (shown only this once): {token}")

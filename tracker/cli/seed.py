@@ -1,0 +1,31 @@
+"""`tracker seed`: sources and propositions from YAML files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tracker.bootstrap import bootstrap
+from tracker.cli.common import friendly
+from tracker.seeding import seed
+from tracker.service.suggestions import backfill
+
+
+@click.command("seed")
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@friendly
+def seed_command(path: Path | None) -> None:
+    """Load the source and propositions from PATH (default: seeds/). A second run adds nothing."""
+    app = bootstrap()
+    result = seed(
+        app.tracker, path or Path(app.settings.seeds_dir), article_dir=Path(app.settings.article_dir),
+        progress=lambda pid: click.echo(f"  + {pid}"),
+    )
+    click.echo(
+        f"seeded: {result.sources_added} source(s) and {result.propositions_added} proposition(s) added, "
+        f"{result.propositions_present} already present"
+    )
+    if result.propositions_added:
+        added = backfill(app.tracker, app.settings, result.added_ids)
+        click.echo(f"backfill: {added} suggestion(s) from evidence already in the store")
