@@ -23,9 +23,12 @@ class Settings(BaseSettings):
     digest_cron: str = "0 7 * * mon"
     timezone: str = "UTC"
     allow_private_feeds: bool = False
-    # Matching: below `match_suggest` nothing is proposed; at or above `match_auto` (off when unset)
-    # the matcher confirms by itself. auto is never below suggest.
-    match_suggest: float = Field(0.42, ge=0.0, le=1.0)
+    # Matching: scores are estimated probabilities that an editor confirms. The suggest threshold is the one
+    # that reached `match_precision` on the labelled set (stored with the fitted model); `match_suggest`, when
+    # set, overrides it. At or above `match_auto` (off when unset) the matcher confirms by itself; auto is
+    # never below suggest.
+    match_precision: float = Field(0.75, gt=0.0, le=1.0)
+    match_suggest: float | None = Field(None, ge=0.0, le=1.0)
     match_auto: float | None = Field(None, ge=0.0, le=1.0)
     feed_max_errors: int = Field(5, ge=1)
     backfill_days: int = Field(120, ge=1)
@@ -64,7 +67,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _auto_not_below_suggest(self) -> Settings:
-        if self.match_auto is not None and self.match_auto < self.match_suggest:
+        if self.match_auto is not None and self.match_suggest is not None and self.match_auto < self.match_suggest:
             raise ValueError("TRACKER_MATCH_AUTO must not be below TRACKER_MATCH_SUGGEST")
         return self
 

@@ -13,12 +13,24 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from tracker.matching.exemplars import ExemplarStore, PairRow, describe, pair_rows
 from tracker.matching.index import BM25Index
-from tracker.matching.profile import BASE_SYNONYMS, EntityTable, MatchProfile, PropositionInput, compile_profile
+from tracker.matching.model import MatchModel, polarity
+from tracker.matching.profile import (
+    BASE_SYNONYMS,
+    EntityTable,
+    Exemplar,
+    MatchProfile,
+    PropositionInput,
+    compile_profile,
+)
 from tracker.matching.scorer import ItemFeatures, Weights, score_pair
 from tracker.matching.text import analyse, ngrams, phrase_key
+
+if TYPE_CHECKING:
+    from tracker.matching.embedding import StaticEmbedder
 
 STANCES = ("supports", "contradicts", "context")
 
@@ -83,6 +95,8 @@ class Matcher:
         weights: Weights | None = None,
         semantic: SemanticScorer | None = None,
         semantic_weight: float = 0.3,
+        model: MatchModel | None = None,
+        embedder: StaticEmbedder | None = None,
     ) -> None:
         if not 0.0 <= suggest_threshold <= 1.0:
             raise ValueError(f"suggest_threshold must lie in [0, 1], got {suggest_threshold}")
@@ -97,6 +111,12 @@ class Matcher:
         self.weights = weights or Weights()
         self.semantic = semantic
         self.semantic_weight = semantic_weight
+        # With a fitted model the score is P(confirmed) from lexical, embedding and exemplar features;
+        # without one it is the lexical score alone (as before the model existed).
+        self.model = model
+        self.embedder = embedder
+        self.exemplars = ExemplarStore(embedder)
+        self._polarity: dict[str, float] = {}
         self._default_not_before = not_before
         self.stats = MatcherStats()
         self.entities = EntityTable()
@@ -130,6 +150,10 @@ class Matcher:
         self._refresh_specificity()
         if self.semantic is not None and compiled:
             self.semantic.prepare(compiled)
+        for proposition, profile in zip(propositions, compiled, strict=True):
+            self._polarity[profile.proposition_id] = polarity(profile.statement)
+            self.exemplars.set_profile(profile.proposition_id, profile_text(profile))
+            self.exemplars.replace_decisions(profile.proposition_id, proposition.exemplars)
 
     def _refresh_specificity(self) -> None:
         """A term used by many profiles says less about any one of them: weight it by a normalised IDF."""
@@ -167,9 +191,15 @@ class Matcher:
     def replace(self, proposition: PropositionInput) -> None:
         self._load([proposition])
 
+    def learn(self, proposition_id: str, exemplar: Exemplar) -> None:
+        """Take one editor decision into account at once (confirmed with a stance, or rejected)."""
+        if proposition_id in self.profiles:
+            self.exemplars.add(proposition_id, exemplar)
+
     def remove(self, proposition_id: str) -> None:
         self.profiles.pop(proposition_id, None)
         self._cutoffs.pop(proposition_id, None)
+        self.exemplars.remove(proposition_id)
         self.index.remove(proposition_id)
         self._refresh_specificity()
 
@@ -203,7 +233,35 @@ class Matcher:
         cutoff = self._cutoffs.get(proposition_id)
         return cutoff is None or (published is not None and published >= cutoff)
 
+    def pair_rows(self, item: ItemInput) -> list[PairRow]:
+        """The feature rows of the item's candidates (BM25 best, embedding nearest, exemplar nearest)."""
+        analysed = self.features(item)
+        eligible = [key for key in self.profiles if self._eligible(key, analysed.published)]
+        self.stats.items += 1
+        if not eligible:
+            self.stats.last_rescored = []
+            return []
+        rows = pair_rows(self, item, analysed, eligible)
+        self.stats.rescored += len(rows)
+        self.stats.last_rescored = [row.key for row in rows]
+        return rows
+
     def _scored(self, item: ItemInput) -> list[tuple[str, float, str, dict[str, Any]]]:
+        if self.model is not None:
+            return self._scored_by_model(item, self.model)
+        return self._scored_lexical(item)
+
+    def _scored_by_model(self, item: ItemInput, model: MatchModel) -> list[tuple[str, float, str, dict[str, Any]]]:
+        results = []
+        for row in self.pair_rows(item):
+            probability = round(model.probability(row.features), 4)
+            stance, stance_probabilities = model.stance(row.stance_features)
+            results.append((row.key, probability, stance,
+                            describe(row, probability, stance, stance_probabilities, model)))
+        results.sort(key=lambda r: (-r[1], r[0]))
+        return results
+
+    def _scored_lexical(self, item: ItemInput) -> list[tuple[str, float, str, dict[str, Any]]]:
         analysed = self.features(item)
         candidates = [
             (key, bm) for key, bm in self.index.candidates(analysed.tokens, self.candidate_limit * 3)
@@ -239,6 +297,13 @@ class Matcher:
         results.sort(key=lambda r: (-r[1], r[0]))
         return results
 
+    def candidates_for(self, analysed: ItemFeatures) -> list[tuple[str, float]]:
+        """BM25 candidates (key, partial BM25) that the item may bear on, best first."""
+        return [
+            (key, bm) for key, bm in self.index.candidates(analysed.tokens, self.candidate_limit * 3)
+            if self._eligible(key, analysed.published)
+        ][: self.candidate_limit]
+
     def rank(self, item: ItemInput, k: int = 3) -> list[tuple[str, float, dict[str, Any]]]:
         """The k best propositions for the item whatever the thresholds (for evaluation)."""
         return [(key, score, explanation) for key, score, _, explanation in self._scored(item)[:k]]
@@ -254,3 +319,8 @@ class Matcher:
             automatic = self.auto_threshold is not None and score >= self.auto_threshold
             suggestions.append(Suggestion(key, score, explanation, stance, automatic))
         return suggestions
+
+
+def profile_text(profile: MatchProfile) -> str:
+    """What a proposition's embedding is made of: its statement and its most important profile terms."""
+    return f"{profile.statement} {'; '.join(t.text for t in profile.terms[:30])}"

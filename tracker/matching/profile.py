@@ -92,6 +92,20 @@ class MatchProfile:
 
 
 @dataclass(frozen=True)
+class Exemplar:
+    """An editor's decision on one item for a proposition: confirmed (with its stance) or rejected."""
+
+    evidence_id: str
+    title: str
+    summary: str = ""
+    stance: str | None = None  # supports | contradicts | context when confirmed; None when rejected
+
+    @property
+    def confirmed(self) -> bool:
+        return self.stance is not None
+
+
+@dataclass(frozen=True)
 class PropositionInput:
     """What the matcher needs to know about one proposition."""
 
@@ -101,6 +115,7 @@ class PropositionInput:
     topics: Sequence[str] = ()
     actors: Sequence[str] = ()
     not_before: date | datetime | None = None  # the source's publication: earlier evidence never counts
+    exemplars: Sequence[Exemplar] = ()  # editors' decisions so far, oldest first (from the review events)
 
     @classmethod
     def from_seed(cls, item: Mapping[str, Any], not_before: date | datetime | str | None = None) -> PropositionInput:

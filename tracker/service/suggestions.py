@@ -14,9 +14,9 @@ from tracker.config import Settings
 from tracker.domain import proposition
 from tracker.domain.errors import InvalidTransition
 from tracker.matching.matcher import ItemInput, Matcher, Suggestion
-from tracker.matching.profile import PropositionInput
+from tracker.matching.profile import Exemplar, PropositionInput
 from tracker.matching.settings import matcher_options
-from tracker.projections.tables import evidence, propositions, sources
+from tracker.projections.tables import evidence, matches, propositions, sources
 from tracker.service.unit_of_work import Tracker, UnitOfWork, proposition_stream
 from tracker.store.envelope import iso, parse_iso
 
@@ -33,8 +33,30 @@ Suggester = Callable[[EvidenceLike], Sequence[Suggestion]]
 MATCHER = "system:matcher"
 
 
+def decided_exemplars(connection: sa.Connection, only: Iterable[str] | None = None) -> dict[str, list[Exemplar]]:
+    """Per proposition, the items editors confirmed (with their stance) or rejected, with the evidence's title and
+    summary: the matcher's exemplars. Read from the read models, which a replay rebuilds identically from the
+    review events, so the matcher's learnt state is a fold of those events. Retracted matches teach nothing."""
+    query = (
+        sa.select(matches.c.proposition_id, matches.c.evidence_id, matches.c.state, matches.c.stance,
+                  evidence.c.title, evidence.c.summary)
+        .select_from(matches.join(evidence, matches.c.evidence_id == evidence.c.evidence_id))
+        .where(matches.c.state.in_(("confirmed", "rejected")))
+        .order_by(evidence.c.published_at, matches.c.match_id)
+    )
+    if only is not None:
+        query = query.where(matches.c.proposition_id.in_(list(only)))
+    found: dict[str, list[Exemplar]] = {}
+    for pid, evidence_id, state, stance, title, summary in connection.execute(query):
+        found.setdefault(pid, []).append(Exemplar(
+            evidence_id, title or "", summary or "", (stance or "context") if state == "confirmed" else None))
+    return found
+
+
 def open_propositions(connection: sa.Connection, only: Iterable[str] | None = None) -> list[PropositionInput]:
-    """Propositions that can still take evidence, with the date their source was published."""
+    """Propositions that can still take evidence, with the date their source was published and the editors'
+    decisions so far (exemplars)."""
+    only = list(only) if only is not None else None
     query = (
         sa.select(propositions.c.state, sources.c.published_at)
         .select_from(propositions.outerjoin(sources, propositions.c.source_id == sources.c.source_id))
@@ -42,6 +64,7 @@ def open_propositions(connection: sa.Connection, only: Iterable[str] | None = No
     )
     if only is not None:
         query = query.where(propositions.c.proposition_id.in_(list(only)))
+    decided = decided_exemplars(connection, only)
     inputs = []
     for state_json, published in connection.execute(query):
         state: dict[str, Any] = json.loads(state_json)
@@ -50,6 +73,7 @@ def open_propositions(connection: sa.Connection, only: Iterable[str] | None = No
             match_profile=state.get("match_profile"), topics=tuple(state.get("topics") or ()),
             actors=tuple(state.get("actors") or ()),
             not_before=parse_iso(published if "T" in published else f"{published}T00:00:00Z") if published else None,
+            exemplars=tuple(decided.get(state["proposition_id"], ())),
         ))
     return inputs
 
@@ -57,7 +81,13 @@ def open_propositions(connection: sa.Connection, only: Iterable[str] | None = No
 def _matcher(tracker: Tracker, settings: Settings, only: Iterable[str] | None = None) -> Matcher:
     with tracker.store.engine.connect() as connection:
         inputs = open_propositions(connection, only)
-    options = matcher_options(suggest_threshold=settings.match_suggest, auto_threshold=settings.match_auto)
+    # The threshold comes from the precision target unless TRACKER_MATCH_SUGGEST overrides it.
+    options = matcher_options(precision=settings.match_precision, auto_threshold=settings.match_auto)
+    if settings.match_suggest is not None:
+        options["suggest_threshold"] = settings.match_suggest
+    if options["auto_threshold"] is not None and options["auto_threshold"] < options["suggest_threshold"]:
+        raise ValueError(f"TRACKER_MATCH_AUTO ({options['auto_threshold']}) is below the suggest threshold "
+                         f"({options['suggest_threshold']}) that TRACKER_MATCH_PRECISION gives")
     return Matcher(inputs, **options)
 
 

@@ -1,0 +1,284 @@
+"""What editors taught the matcher, and the features one (item, proposition) pair is scored on.
+
+Per proposition: its profile's embedding, and the items editors confirmed (positive exemplars, with the stance
+they chose) or rejected (negatives). The store is a fold of review decisions: `replace_decisions` takes them as
+the proposition aggregate holds them (suggestions.open_propositions reads them from the replayed read models) and
+`learn` adds one as it happens. A proposition without decisions is scored from its profile alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tracker.matching.model import FEATURES, STANCE_FEATURES, STANCES, MatchModel, negation
+from tracker.matching.profile import Exemplar
+from tracker.matching.scorer import ItemFeatures, score_pair
+from tracker.matching.text import analyse
+
+if TYPE_CHECKING:
+    from tracker.matching.embedding import StaticEmbedder
+    from tracker.matching.matcher import ItemInput, Matcher
+
+MAX_PER_KIND = 400  # newest decisions kept per proposition and kind: bounds the work per item
+CANDIDATES_BY_EMBEDDING = 5  # propositions proposed by the embedding stage on its own
+KNN = 5
+ALPHA = 1.0  # smoothing of a proposition's stance prior
+
+
+@dataclass
+class _Decided:
+    exemplars: list[Exemplar] = field(default_factory=list)
+    stems: list[frozenset[str]] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+
+
+def _stems(text: str) -> frozenset[str]:
+    return frozenset(analyse(text).stems)
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+class ExemplarStore:
+    def __init__(self, embedder: StaticEmbedder | None) -> None:
+        self.embedder = embedder
+        self._profile_keys: list[str] = []
+        self._profile_vectors: np.ndarray | None = None
+        self._pending_profiles: dict[str, str] = {}
+        self.confirmed: dict[str, _Decided] = {}
+        self.rejected: dict[str, _Decided] = {}
+
+    # ---- building ----------------------------------------------------------------------------------
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray | None:
+        return self.embedder.embed(texts) if self.embedder is not None else None
+
+    def set_profile(self, key: str, text: str) -> None:
+        self._pending_profiles[key] = text
+
+    def _profiles(self) -> tuple[list[str], np.ndarray | None]:
+        if self._pending_profiles and self.embedder is not None:
+            vectors = dict(zip(self._profile_keys, self._profile_vectors if self._profile_vectors is not None
+                               else [], strict=False))
+            fresh = list(self._pending_profiles)
+            for key, vector in zip(fresh, self.embedder.embed([self._pending_profiles[k] for k in fresh]),
+                                   strict=True):
+                vectors[key] = vector
+            self._profile_keys = list(vectors)
+            self._profile_vectors = np.stack([vectors[k] for k in self._profile_keys])
+        self._pending_profiles.clear()
+        return self._profile_keys, self._profile_vectors
+
+    def replace_decisions(self, key: str, exemplars: Iterable[Exemplar]) -> None:
+        self.confirmed[key] = _Decided()
+        self.rejected[key] = _Decided()
+        self._extend(key, list(exemplars))
+
+    def add(self, key: str, exemplar: Exemplar) -> None:
+        # A later decision on the same item replaces the earlier one (a retraction, a changed stance).
+        for bucket in (self.confirmed.setdefault(key, _Decided()), self.rejected.setdefault(key, _Decided())):
+            if any(e.evidence_id == exemplar.evidence_id for e in bucket.exemplars):
+                keep = [i for i, e in enumerate(bucket.exemplars) if e.evidence_id != exemplar.evidence_id]
+                bucket.exemplars = [bucket.exemplars[i] for i in keep]
+                bucket.stems = [bucket.stems[i] for i in keep]
+                bucket.vectors = bucket.vectors[keep] if bucket.vectors is not None else None
+        self._extend(key, [exemplar])
+
+    def _extend(self, key: str, exemplars: list[Exemplar]) -> None:
+        for kind, chosen in (("confirmed", [e for e in exemplars if e.confirmed]),
+                             ("rejected", [e for e in exemplars if not e.confirmed])):
+            if not chosen:
+                continue
+            bucket = (self.confirmed if kind == "confirmed" else self.rejected).setdefault(key, _Decided())
+            texts = [f"{e.title}. {e.summary}" for e in chosen]
+            bucket.exemplars += chosen
+            bucket.stems += [_stems(t) for t in texts]
+            vectors = self.embed(texts)
+            if vectors is not None:
+                bucket.vectors = vectors if bucket.vectors is None else np.vstack([bucket.vectors, vectors])
+            if len(bucket.exemplars) > MAX_PER_KIND:
+                bucket.exemplars = bucket.exemplars[-MAX_PER_KIND:]
+                bucket.stems = bucket.stems[-MAX_PER_KIND:]
+                bucket.vectors = bucket.vectors[-MAX_PER_KIND:] if bucket.vectors is not None else None
+
+    def remove(self, key: str) -> None:
+        self.confirmed.pop(key, None)
+        self.rejected.pop(key, None)
+        self._pending_profiles.pop(key, None)
+        if key in self._profile_keys and self._profile_vectors is not None:
+            keep = [i for i, k in enumerate(self._profile_keys) if k != key]
+            self._profile_keys = [self._profile_keys[i] for i in keep]
+            self._profile_vectors = self._profile_vectors[keep]
+
+    # ---- lookups -----------------------------------------------------------------------------------
+
+    def profile_cosines(self, vector: np.ndarray | None) -> dict[str, float]:
+        keys, matrix = self._profiles()
+        if vector is None or matrix is None:
+            return {}
+        return dict(zip(keys, (matrix @ vector).tolist(), strict=True))
+
+    @staticmethod
+    def nearest(bucket: _Decided | None, vector: np.ndarray | None, stems: frozenset[str],
+                evidence_id: str) -> list[tuple[float, int]]:
+        """(cosine, index) of the bucket's exemplars, nearest first; the item itself is never its own exemplar.
+        Without embeddings, word overlap stands in for the cosine."""
+        if bucket is None or not bucket.exemplars:
+            return []
+        if vector is not None and bucket.vectors is not None:
+            sims = (bucket.vectors @ vector).tolist()
+        else:
+            sims = [_jaccard(stems, s) for s in bucket.stems]
+        ranked = sorted(((s, i) for i, s in enumerate(sims) if bucket.exemplars[i].evidence_id != evidence_id),
+                        reverse=True)
+        return ranked
+
+
+@dataclass
+class PairRow:
+    key: str
+    features: tuple[float, ...]
+    stance_features: tuple[float, ...]
+    lexical: dict[str, Any]  # the lexical scorer's explanation (entities, terms, cues...)
+    cosine: float | None
+    confirmed: list[tuple[Exemplar, float]]  # nearest confirmed exemplars (with cosine), nearest first
+    rejected: tuple[Exemplar, float] | None  # the nearest rejected exemplar
+
+
+def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligible: Sequence[str]) -> list[PairRow]:
+    store = matcher.exemplars
+    text = f"{item.title}. {item.summary}"
+    vector = store.embedder.embed_one(text) if store.embedder is not None else None
+    stems = frozenset(t for t in analysed.tokens if not t.startswith("@"))
+    allowed = set(eligible)
+
+    bm25 = matcher.candidates_for(analysed)
+    bm25_rank = {key: rank for rank, (key, _) in enumerate(bm25)}
+    partial = dict(bm25)
+    cosines = {k: v for k, v in store.profile_cosines(vector).items() if k in allowed}
+    near_confirmed = {k: store.nearest(store.confirmed.get(k), vector, stems, item.evidence_id) for k in allowed}
+    best_confirmed = {k: v[0][0] for k, v in near_confirmed.items() if v}
+
+    # Candidates: the lexical stage's, plus what the embedding and the editors' exemplars propose on their own.
+    order = [key for key, _ in bm25]
+    order += sorted(cosines, key=lambda k: -cosines[k])[:CANDIDATES_BY_EMBEDDING]
+    order += sorted(best_confirmed, key=lambda k: -best_confirmed[k])[:CANDIDATES_BY_EMBEDDING]
+    candidates = list(dict.fromkeys(order))
+
+    common = matcher.index.common_tokens(analysed.tokens)
+    scored = []
+    for key in candidates:
+        full = (partial[key] + matcher.index.common_share(key, common)) if key in partial \
+            else matcher.index.score(key, analysed.tokens)
+        lexical, _, explanation = score_pair(matcher.profiles[key], analysed, full, matcher._specificity,
+                                             matcher.weights, matcher._shadows)
+        if explanation.get("vetoes"):
+            continue  # an exclusion phrase still vetoes outright
+        scored.append((key, lexical, explanation))
+    if not scored:
+        return []
+    top_lexical = max(s for _, s, _ in scored)
+    top_cosine = max(cosines.values(), default=0.0)
+    top_confirmed = max(best_confirmed.values(), default=0.0)
+    item_negation = negation(text)
+
+    rows = []
+    for key, lexical, explanation in scored:
+        components = explanation["components"]
+        confirmed = near_confirmed.get(key) or []
+        rejected_bucket = store.rejected.get(key)
+        rejected = store.nearest(rejected_bucket, vector, stems, item.evidence_id)
+        conf_bucket = store.confirmed.get(key)
+        c_cos = confirmed[0][0] if confirmed else 0.0
+        r_cos = rejected[0][0] if rejected else 0.0
+        c_overlap = _jaccard(stems, conf_bucket.stems[confirmed[0][1]]) if confirmed and conf_bucket else 0.0
+        r_overlap = _jaccard(stems, rejected_bucket.stems[rejected[0][1]]) if rejected and rejected_bucket else 0.0
+        cosine = cosines.get(key, 0.0)
+        rank = bm25_rank.get(key)
+        features = (
+            lexical, components["terms"], components["entities"], components["bm25"], components["cues"],
+            0.0 if rank is None else 1.0 / (rank + 1), lexical - top_lexical,
+            cosine, cosine - top_cosine,
+            1.0 if confirmed else 0.0, c_cos, (c_cos - top_confirmed) if confirmed else 0.0, c_overlap,
+            1.0 if rejected else 0.0, r_cos, r_overlap, (r_cos - c_cos) if confirmed and rejected else 0.0,
+        )
+        assert len(features) == len(FEATURES)
+        nearest = [(conf_bucket.exemplars[i], s) for s, i in confirmed[:KNN]] if conf_bucket else []
+        votes = dict.fromkeys(STANCES, 0.0)
+        for exemplar, similarity in nearest:
+            votes[exemplar.stance or "context"] += max(similarity, 0.0)
+        total = sum(votes.values())
+        counts = dict.fromkeys(STANCES, 0)
+        for exemplar in conf_bucket.exemplars if conf_bucket else ():
+            counts[exemplar.stance or "context"] += 1
+        n = sum(counts.values())
+        cues = explanation["stance_cues"]
+        polarity = matcher._polarity.get(key, 0.0)
+        stance_features = (
+            float(len(cues["supports"])), float(len(cues["contradicts"])),
+            item_negation, item_negation * polarity, polarity,
+            *(votes[s] / total if total else 0.0 for s in STANCES),
+            *((counts[s] + ALPHA / 3) / (n + ALPHA) if n else 0.0 for s in STANCES),
+            1.0 if n else 0.0,
+        )
+        assert len(stance_features) == len(STANCE_FEATURES)
+        near_rejected = (rejected_bucket.exemplars[rejected[0][1]], r_cos) if rejected and rejected_bucket else None
+        rows.append(PairRow(key, features, stance_features, explanation,
+                            cosines.get(key) if vector is not None else None, nearest, near_rejected))
+    return rows
+
+
+# An exemplar is named in the explanation when it is at least this close (cosine; word overlap without embeddings).
+NAMED_CONFIRMED = 0.55
+NAMED_REJECTED = 0.55
+
+
+def _short(title: str, limit: int = 80) -> str:
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def describe(row: PairRow, probability: float, stance: str, stance_probabilities: dict[str, float],
+             model: MatchModel) -> dict[str, Any]:
+    """The explanation an editor reads: the lexical evidence as before, then what the embedding and the
+    editors' earlier decisions added, in words, with the numbers kept alongside for the API."""
+    explanation = dict(row.lexical)
+    lexical = explanation.get("score", 0.0)
+    confirmed = [(e, s) for e, s in row.confirmed if s >= NAMED_CONFIRMED][:2]
+    rejected = row.rejected if row.rejected and row.rejected[1] >= NAMED_REJECTED else None
+    names = ", ".join(m["entity"] for m in explanation.get("entities", []))
+    words = ", ".join(m["term"] for m in explanation.get("terms", [])[:4])
+    parts = [
+        f"names {names}" if names else "",
+        f"profile terms {words}" if words else "no profile terms",
+        f"close in meaning to the proposition ({row.cosine:.2f})" if row.cosine is not None and row.cosine >= 0.5
+        else "",
+        *(f"close to confirmed item '{_short(e.title)}' ({e.stance}, {s:.2f})" for e, s in confirmed),
+        f"resembles rejected item '{_short(rejected[0].title)}' ({rejected[1]:.2f})" if rejected else "",
+    ]
+    votes = [e.stance for e, _ in row.confirmed]
+    why_stance = (f"{votes.count(stance)} of {len(votes)} similar confirmed items were {stance}" if votes
+                  else "from the stance cues and the proposition's wording")
+    explanation.update({
+        "score": probability,
+        "probability": probability,
+        "lexical": lexical,
+        "semantic": None if row.cosine is None else {"cosine": round(row.cosine, 3)},
+        "exemplars": {
+            "confirmed": [{"evidence_id": e.evidence_id, "title": e.title, "stance": e.stance,
+                           "similarity": round(s, 3)} for e, s in row.confirmed[:3]],
+            "rejected": None if row.rejected is None else {
+                "evidence_id": row.rejected[0].evidence_id, "title": row.rejected[0].title,
+                "similarity": round(row.rejected[1], 3)},
+        },
+        "stance": {"suggested": stance, "probabilities": {k: round(v, 3) for k, v in stance_probabilities.items()},
+                   "why": why_stance},
+        "features": {name: round(x, 4) for name, x in zip(FEATURES, row.features, strict=True)},
+        "summary": f"{probability:.0%} likely to be confirmed: " + "; ".join(p for p in parts if p)
+                   + f"; suggested stance {stance} ({why_stance})",
+    })
+    return explanation
