@@ -5,7 +5,8 @@ Sets (tests/data/): `labelled` (the tuning set), `heldout` (written independentl
 
 For each set and each variant, `clean` (the items as written) and `noisy` (tracker.matching.noise: Spanish words,
 name typos, HTML entities and stray markup, missing dates; deterministic, seeded):
-- `static`: the matcher built from the seeds (tracker.matching.settings defaults), every item scored as it is,
+- `static`: the matcher built from the seeds with the options the service uses (product_options: the threshold for
+  TRACKER_MATCH_PRECISION unless TRACKER_MATCH_SUGGEST overrides it), every item scored as it is,
   no decisions: recall@1, recall@3, precision@1/@3, precision (all suggestions), false_alarm_rate (items labelled
   "bears on none" that got any suggestion), stance_accuracy on correct suggestions with per_stance precision and
   recall, majority_stance (the baseline "always say the set's most common labelled stance", scored on the same
@@ -115,8 +116,18 @@ def display(path: Path) -> str:
 
 # ---- static ---------------------------------------------------------------------------------------------------
 
+def product_options(settings: Settings | None = None) -> dict[str, Any]:
+    """The matcher options build_suggester uses: the precision target's threshold (TRACKER_MATCH_PRECISION)
+    unless TRACKER_MATCH_SUGGEST overrides it; the static figures use the same."""
+    settings = settings or Settings()
+    options = matcher_options(precision=settings.match_precision, auto_threshold=settings.match_auto)
+    if settings.match_suggest is not None:
+        options["suggest_threshold"] = settings.match_suggest
+    return options
+
+
 def static(propositions: Sequence[Any], items: Sequence[LabelledItem], majority: str | None) -> dict[str, Any]:
-    matcher = Matcher(propositions, **matcher_options())
+    matcher = Matcher(propositions, **product_options())
     counts = Tally()
     cpu = 0.0
     for labelled in items:
@@ -246,7 +257,7 @@ def run_prequential(items: Sequence[LabelledItem], majority: str | None, name: s
     decided = sum(run.decisions.values())
     return {
         **result["overall"],
-        "threshold": run.settings.match_suggest,
+        "threshold": product_options(run.settings)["suggest_threshold"],
         "cpu_ms_per_item": round(1000 * run.service_cpu / max(run.items, 1), 4),
         "suggest_cpu_ms_per_item": round(1000 * run.suggest_cpu / max(run.items, 1), 4),
         "editor_cpu_ms_per_decision": round(1000 * run.editor_cpu / max(decided, 1), 4),
@@ -367,14 +378,15 @@ def main() -> None:
         # The baseline's threshold comes from the labelled set, as the matcher's settings do.
         labelled_threshold = baseline(propositions, load_labelled(LABELLED))["threshold"]
     scorer = semantic.load()
-    options = matcher_options()
+    options = product_options()
     report: dict[str, Any] = {
         name: evaluate_set(name, path, propositions, static_only=args.static_only, quick=args.quick,
                            labelled_threshold=labelled_threshold, scorer=scorer)
         for name, path in paths.items()
     }
     report["threshold"] = {
-        "suggest": options["suggest_threshold"], "auto": options["auto_threshold"],
+        "suggest": options["suggest_threshold"], "precision_target": Settings().match_precision,
+        "auto": options["auto_threshold"],
         "relative_floor": options["relative_floor"], "max_suggestions": options["max_suggestions"],
     }
     report["noise"] = {"seed": noise.SEED, "rates": asdict(noise.Rates())}
