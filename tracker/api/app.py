@@ -6,7 +6,19 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
-from tracker.api import admin, audit, catalog, commands, matches, problems, propositions
+from tracker.api import (
+    admin,
+    audit,
+    catalog,
+    commands,
+    digests,
+    matches,
+    problems,
+    propositions,
+    scorecard,
+    sources,
+    subscribers,
+)
 from tracker.api.auth import require
 from tracker.api.deps import get_store
 from tracker.api.limits import BodySizeLimit
@@ -16,11 +28,10 @@ from tracker.config import Settings, get_settings
 from tracker.service.unit_of_work import Tracker
 from tracker.store import EventStore
 
-# Routers that may not exist yet, with the role each requires (a digest/subscriber router from the digest work
-# gets the editor role here, whatever it declares itself).
-OPTIONAL_ROUTERS = (
-    ("tracker.api.sources", "editor"), ("tracker.api.scorecard", "reader"),
-    ("tracker.api.digests", "editor"), ("tracker.api.digest", "editor"), ("tracker.api.subscribers", "editor"),
+# Routers given one role for every route here, whatever each route declares itself.
+ROLE_ROUTERS = (
+    (sources.router, "editor"), (scorecard.router, "reader"), (digests.router, "editor"),
+    (subscribers.router, "editor"),
 )
 
 
@@ -54,21 +65,7 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
     app.include_router(catalog.router)
     app.include_router(audit.router)
     app.include_router(admin.router)
-    for module, role in OPTIONAL_ROUTERS:
-        _include(app, module, role)
-    from tracker.api.subscribers import public_router  # /unsubscribe: the signed link is the credential
-
-    app.include_router(public_router)
+    for router, role in ROLE_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require(role))])
+    app.include_router(subscribers.public_router)  # /unsubscribe: the signed link is the credential
     return app
-
-
-def _include(app: FastAPI, module: str, role: str) -> None:
-    import importlib
-
-    try:
-        found = importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-        return
-    app.include_router(found.router, dependencies=[Depends(require(role))])
