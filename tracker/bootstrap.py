@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from tracker.api.users import first_admin_token
 from tracker.config import Settings, get_settings
 from tracker.leader import LeaderElector
 from tracker.seeding import seed
 from tracker.service.unit_of_work import Tracker
+from tracker.service.users import first_admin_token
 from tracker.store import ConcurrencyError, EventStore
 from tracker.store.engine import make_engine
 from tracker.store.migrate import upgrade
@@ -49,7 +49,6 @@ def bootstrap(settings: Settings | None = None) -> App:
 class Server:
     """`tracker serve`, wired but not running: start() the scheduler side, serve `api`, then stop()."""
 
-    app: App
     api: FastAPI
     scheduler: BackgroundScheduler | None
     elector: LeaderElector | None
@@ -64,7 +63,7 @@ class Server:
             self.elector.stop()
 
 
-def bootstrap_server(*, with_scheduler: bool, echo: Echo, settings: Settings | None = None) -> Server:
+def bootstrap_server(*, with_scheduler: bool, echo: Echo) -> Server:
     """Migrate, seed an empty store, create the first admin, then wire the scheduler, the elector and the API.
 
     What only a server needs (uvicorn, APScheduler, httpx and feedparser, FastAPI) is imported here, not at
@@ -73,7 +72,7 @@ def bootstrap_server(*, with_scheduler: bool, echo: Echo, settings: Settings | N
     from tracker.api.serving import log_config
 
     logging.config.dictConfig(log_config())  # before the store opens: its startup notes are shown too
-    app = bootstrap(settings)
+    app = bootstrap()
     _prepare_store(app, echo)
     scheduler: BackgroundScheduler | None = None
     elector: LeaderElector | None = None
@@ -87,7 +86,7 @@ def bootstrap_server(*, with_scheduler: bool, echo: Echo, settings: Settings | N
 
     api = create_app(app.store, app.settings, app.tracker)  # one Tracker: the API and the jobs share its cache
     api.state.elector = elector  # GET /health reports whether this replica leads
-    return Server(app, api, scheduler, elector)
+    return Server(api, scheduler, elector)
 
 
 def _prepare_store(app: App, echo: Echo) -> None:

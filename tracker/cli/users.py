@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from tracker.api.users import add_user, list_users, revoke_user
 from tracker.bootstrap import bootstrap
 from tracker.cli.common import UserError, friendly
 from tracker.domain.user import InvalidUser
+from tracker.service.users import add_user, list_users, revoke_user
 
 
 @click.group()
