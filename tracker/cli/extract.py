@@ -9,8 +9,6 @@ from pathlib import Path
 import click
 
 from tracker.cli.common import UserError, friendly
-from tracker.extract import MAX_TEXT, extract
-from tracker.extract.render import lines
 
 
 @click.command("extract")
@@ -20,6 +18,10 @@ from tracker.extract.render import lines
 @friendly
 def extract_command(file: Path, published: datetime | None, as_json: bool) -> None:
     """Print the candidate propositions found in a text file: kind, hedge, actors, span, sentence."""
+    # The extractor's compiled patterns and word lists (~25 ms) load for this command only, not for --help.
+    from tracker.extract import MAX_TEXT, extract
+    from tracker.extract.render import lines
+
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:

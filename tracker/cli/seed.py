@@ -9,7 +9,6 @@ import click
 from tracker.bootstrap import bootstrap
 from tracker.cli.common import friendly
 from tracker.seeding import seed
-from tracker.service.suggestions import backfill
 
 
 @click.command("seed")
@@ -27,5 +26,8 @@ def seed_command(path: Path | None) -> None:
         f"{result.propositions_present} already present"
     )
     if result.propositions_added:
+        # The matcher (numpy, word vectors: ~60 ms) loads only when there is something to match.
+        from tracker.service.suggestions import backfill
+
         added = backfill(app.tracker, app.settings, result.added_ids)
         click.echo(f"backfill: {added} suggestion(s) from evidence already in the store")
