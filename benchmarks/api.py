@@ -49,7 +49,7 @@ import httpx  # noqa: E402
 
 from tracker.domain import evidence as ev  # noqa: E402
 from tracker.domain import proposition as p  # noqa: E402
-from tracker.service.unit_of_work import Tracker, evidence_stream, proposition_stream  # noqa: E402
+from tracker.repository.unit_of_work import Tracker, evidence_stream, proposition_stream  # noqa: E402
 from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
 from tracker.store.migrate import upgrade  # noqa: E402

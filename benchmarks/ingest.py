@@ -28,12 +28,12 @@ from tracker.config import Settings  # noqa: E402
 from tracker.domain import feed as feed_domain  # noqa: E402
 from tracker.ingest.fetch import FetchSettings  # noqa: E402
 from tracker.ingest.refresh import RefreshSettings, refresh_feed  # noqa: E402
+from tracker.repository.unit_of_work import Tracker, feed_stream  # noqa: E402
 from tracker.seeding import load_seed_files, register_command, seed  # noqa: E402
-from tracker.service.suggestions import build_suggester  # noqa: E402
-from tracker.service.unit_of_work import Tracker, feed_stream  # noqa: E402
 from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
 from tracker.store.migrate import upgrade  # noqa: E402
+from tracker.suggestions import build_suggester  # noqa: E402
 
 SUBJECTS = ["Russian drones", "Kyiv officials", "The Kremlin", "European ministers", "NATO allies",
             "Ukrainian forces", "US envoys", "Moscow", "Canadian officials", "British defence chiefs",

@@ -53,8 +53,8 @@ from tracker.domain import evidence as evidence_domain  # noqa: E402
 from tracker.domain import feed as feed_domain  # noqa: E402
 from tracker.domain import proposition as domain  # noqa: E402
 from tracker.projections import rebuild  # noqa: E402
+from tracker.repository.unit_of_work import Tracker, evidence_stream, feed_stream, proposition_stream  # noqa: E402
 from tracker.seeding import seed  # noqa: E402
-from tracker.service.unit_of_work import Tracker, evidence_stream, feed_stream, proposition_stream  # noqa: E402
 from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
 from tracker.store.envelope import iso  # noqa: E402

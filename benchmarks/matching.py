@@ -14,7 +14,7 @@ name typos, HTML entities and stray markup, missing dates; deterministic, seeded
   Exact definitions: tracker/matching/evaluation.py.
 - `prequential`: the product's own path on a temporary SQLite store (migrated by tracker.store.migrate.upgrade,
   seeded by tracker.seeding.seed from seeds/). Items go in publication order, a calendar month at a time. At the
-  start of a month the suggester is rebuilt (tracker.service.suggestions.build_suggester, so it sees the read
+  start of a month the suggester is rebuilt (tracker.suggestions.build_suggester, so it sees the read
   models as they are then); in one unit of work per month each item is ingested (IngestEvidence on its evidence
   stream, as a feed pass does) and its suggestions recorded (record_suggestion). The month's figures are counted
   from the suggestions recorded, before the editor acts. Then the labels act as the editor through
@@ -84,14 +84,14 @@ from tracker.matching.evaluation import (  # noqa: E402
 )
 from tracker.matching.matcher import ItemInput, Matcher  # noqa: E402
 from tracker.matching.settings import matcher_options  # noqa: E402
+from tracker.repository.unit_of_work import Tracker  # noqa: E402
 from tracker.seeding import load_seed_files, seed  # noqa: E402
 from tracker.service import review  # noqa: E402
-from tracker.service.suggestions import build_suggester, record_suggestion  # noqa: E402
-from tracker.service.unit_of_work import Tracker  # noqa: E402
 from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
 from tracker.store.envelope import iso  # noqa: E402
 from tracker.store.migrate import upgrade  # noqa: E402
+from tracker.suggestions import build_suggester, record_suggestion  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 LABELLED = DATA / "labelled.yaml"

@@ -31,7 +31,7 @@ from tracker.audit.verify import verify_store  # noqa: E402
 from tracker.domain import proposition as p  # noqa: E402
 from tracker.domain.events import Event  # noqa: E402
 from tracker.projections.rebuild import replay  # noqa: E402
-from tracker.service.unit_of_work import Tracker, to_new_events  # noqa: E402
+from tracker.repository.unit_of_work import Tracker, to_new_events  # noqa: E402
 from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
 from tracker.store.migrate import upgrade  # noqa: E402

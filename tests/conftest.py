@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 from tracker.store.migrate import upgrade

@@ -3,8 +3,7 @@
 - tracker/api/ translates HTTP: only the error mapping (problems.py) and the app's dependencies (deps.py) may
   import SQLAlchemy; SQL lives in tracker/queries (reads) and tracker/service (use cases).
 - No module imports from a higher layer (LAYERS, lowest first; a module may import its own layer).
-- No import cycles between tracker's subpackages (the service package's write path counts as its own unit:
-  see LAYERS).
+- No import cycles between tracker's subpackages.
 """
 
 from __future__ import annotations
@@ -26,13 +25,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store",),
     ("projections",),
     ("matching", "extract"),
-    # The service package holds two layers. Its write path (the unit of work, the matcher's wiring, the plain
-    # tables, the use cases' error) is what ingestion, the digest and the audit build on...
-    ("service.unit_of_work", "service.suggestions", "service.tables", "service.errors"),
+    # The one write path (unit of work, plain tables) and the matcher's wiring to it, which ingestion, the
+    # digest and the audit build on.
+    ("repository",),
+    ("suggestions",),
     ("queries",),
     ("ingest", "digest", "audit"),
-    # ...and its use cases sit above those: fetching a feed now runs an ingestion pass, attaching evidence
-    # by hand uses ingestion's canonical link, unsubscribing reads a digest token.
+    # Use cases sit above those: fetching a feed now runs an ingestion pass, attaching evidence by hand uses
+    # ingestion's canonical link, unsubscribing reads a digest token.
     ("service", "seeding"),
     ("api", "scheduler"),
     ("cli", "bootstrap"),
@@ -114,9 +114,8 @@ def _placement(module: str) -> tuple[int, str]:
 
 
 def _unit(module: str) -> str:
-    """A subpackage (or top-level module) of tracker; the service package's write path is a unit of its own."""
-    index, name = _placement(module)
-    return "service (write path)" if name.startswith("service.") else name.split(".")[0]
+    """A subpackage (or top-level module) of tracker."""
+    return _placement(module)[1].split(".")[0]
 
 
 def test_only_error_mapping_and_dependencies_use_sqlalchemy_in_the_api() -> None:

@@ -30,7 +30,7 @@ from tracker.domain import proposition as P
 from tracker.domain.events import Event
 from tracker.domain.registry import fold
 from tracker.projections import asof
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 from tracker.store.hashing import event_hash

@@ -24,8 +24,8 @@ from tracker.api.users import add_user
 from tracker.config import Settings
 from tracker.digest.week import IsoWeek
 from tracker.projections import rebuild
+from tracker.repository.unit_of_work import Tracker
 from tracker.seeding import seed
-from tracker.service.unit_of_work import Tracker
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 from tracker.store.envelope import utc_now

@@ -16,7 +16,7 @@ from tracker.audit import offline
 from tracker.audit.checkpoint import latest_checkpoint, load_or_create_key, public_key_hex, record_checkpoint
 from tracker.audit.export import write_export
 from tracker.domain import proposition as P
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store.hashing import event_hash
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,9 +18,9 @@ from tracker.ingest import fetchstate
 from tracker.ingest.runner import ingest_pass
 from tracker.projections import rebuild
 from tracker.projections.tables import evidence, matches, propositions
+from tracker.repository.unit_of_work import Tracker, feed_stream
 from tracker.seeding import seed
-from tracker.service.suggestions import backfill
-from tracker.service.unit_of_work import Tracker, feed_stream
+from tracker.suggestions import backfill
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 4, 2, 12, 0, tzinfo=UTC)

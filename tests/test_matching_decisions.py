@@ -11,9 +11,9 @@ from tracker.domain import evidence as evidence_domain
 from tracker.domain.proposition import ConfirmMatch, RejectMatch, match_id_for
 from tracker.matching.matcher import Suggestion
 from tracker.projections import rebuild
+from tracker.repository.unit_of_work import Tracker, evidence_stream
 from tracker.seeding import seed
-from tracker.service.suggestions import open_propositions, record_suggestion
-from tracker.service.unit_of_work import Tracker, evidence_stream
+from tracker.suggestions import open_propositions, record_suggestion
 
 ROOT = Path(__file__).resolve().parents[1]
 PID = "energy-moratorium-breached"

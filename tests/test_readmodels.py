@@ -25,7 +25,7 @@ from tracker.domain.proposition import (
 )
 from tracker.projections import rebuild
 from tracker.projections.tables import history, matches, propositions
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import EventStore
 
 EDITOR = "user:editor"

@@ -9,7 +9,7 @@ import pytest
 
 from tracker.domain.proposition import ConfirmMatch, RegisterProposition, RejectMatch, SuggestMatch
 from tracker.projections import rebuild
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 
 
 def _interleaved(tracker: Tracker, streams: int, rounds: int) -> None:

@@ -36,7 +36,7 @@ from tracker.digest.week import IsoWeek
 from tracker.ingest import fetchstate
 from tracker.ingest.fetch import FetchSettings
 from tracker.ingest.refresh import RefreshSettings, refresh_feed
-from tracker.service.unit_of_work import Tracker, feed_stream
+from tracker.repository.unit_of_work import Tracker, feed_stream
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 from tracker.store.migrate import upgrade

@@ -13,8 +13,8 @@ from tests.test_ingest_flow import ENERGY, rss
 from tracker.config import Settings
 from tracker.domain import feed as feed_domain
 from tracker.ingest import fetchstate
+from tracker.repository.unit_of_work import Tracker, feed_stream
 from tracker.scheduler import JITTER_SECONDS, MISFIRE_GRACE_SECONDS, build_scheduler, poll_feed, schedule_feeds
-from tracker.service.unit_of_work import Tracker, feed_stream
 from tracker.store.envelope import parse_iso
 
 

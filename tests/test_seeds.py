@@ -20,6 +20,7 @@ from tests.conftest import ARTICLE, ROOT
 from tracker.domain.confidence import negate, probability_of
 from tracker.domain.proposition import KINDS
 from tracker.projections.tables import propositions as propositions_table
+from tracker.repository.unit_of_work import Tracker
 from tracker.seeding import (
     SeedError,
     article_problems,
@@ -30,7 +31,6 @@ from tracker.seeding import (
     sha256_text,
     span_hash,
 )
-from tracker.service.unit_of_work import Tracker
 
 SEEDS = ROOT / "seeds"
 SOURCE, ITEMS = load_seed_files(SEEDS)

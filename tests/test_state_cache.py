@@ -12,7 +12,7 @@ import pytest
 from tracker.domain.errors import InvalidTransition
 from tracker.domain.proposition import AmendProposition, ConfirmMatch, RegisterProposition, SuggestMatch
 from tracker.projections import rebuild
-from tracker.service.unit_of_work import Tracker, proposition_stream
+from tracker.repository.unit_of_work import Tracker, proposition_stream
 from tracker.store import ConcurrencyError, EventStore
 from tracker.store.engine import make_engine
 from tracker.store.migrate import upgrade

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from tracker.config import Settings, get_settings
 from tracker.leader import LeaderElector
+from tracker.repository.unit_of_work import Tracker
 from tracker.seeding import seed
-from tracker.service.unit_of_work import Tracker
 from tracker.service.users import first_admin_token
 from tracker.store import ConcurrencyError, EventStore
 from tracker.store.engine import make_engine

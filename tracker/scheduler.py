@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from tracker.config import Settings
 from tracker.ingest import fetchstate
 from tracker.ingest.runner import enabled_feed_ids, ingest_pass, load_and_sync
-from tracker.service.unit_of_work import Tracker, feed_stream
+from tracker.repository.unit_of_work import Tracker, feed_stream
 from tracker.store.envelope import parse_iso
 
 log = logging.getLogger("tracker.scheduler")

@@ -16,7 +16,7 @@ import yaml
 
 from tracker.domain.proposition import KINDS, RegisterProposition
 from tracker.domain.source import RegisterSource
-from tracker.service.unit_of_work import Tracker, proposition_stream, source_stream
+from tracker.repository.unit_of_work import Tracker, proposition_stream, source_stream
 from tracker.store.envelope import parse_iso
 
 ACTOR = "system:seed"

@@ -12,7 +12,7 @@ from tracker.api.app import create_app
 from tracker.api.users import add_user
 from tracker.config import Settings
 from tracker.domain import proposition as domain
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 

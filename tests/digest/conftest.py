@@ -14,7 +14,7 @@ from tracker.config import Settings
 from tracker.digest.week import IsoWeek
 from tracker.domain import evidence, proposition
 from tracker.domain.subscriber import AddSubscriber, subscriber_id_for
-from tracker.service.unit_of_work import Tracker, evidence_stream, subscriber_stream
+from tracker.repository.unit_of_work import Tracker, evidence_stream, subscriber_stream
 from tracker.store import NewEvent
 from tracker.store.envelope import iso, utc_now
 

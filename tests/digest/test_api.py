@@ -14,7 +14,7 @@ from tracker.api.app import create_app
 from tracker.api.users import add_user
 from tracker.config import Settings
 from tracker.digest.service import unsubscribe_url
-from tracker.service.unit_of_work import Tracker, subscriber_stream
+from tracker.repository.unit_of_work import Tracker, subscriber_stream
 from tracker.store import EventStore
 
 

@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 from tests.digest.conftest import SECRET, subscribe, this_week
 from tests.digest.smtpserver import SmtpServer
 from tracker.digest import ledger
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 
 EMAILS = [f"reader{i}@example.org" for i in range(5)]
 

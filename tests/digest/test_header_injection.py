@@ -33,7 +33,7 @@ from tracker.digest.service import send_week
 from tracker.domain.errors import InvalidCommand
 from tracker.domain.subscriber import AddSubscriber, decide, normalise_filters
 from tracker.projections.rebuild import replay
-from tracker.service.unit_of_work import Tracker, subscriber_stream
+from tracker.repository.unit_of_work import Tracker, subscriber_stream
 from tracker.store import NewEvent
 
 

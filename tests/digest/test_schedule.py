@@ -14,7 +14,7 @@ from tracker.config import Settings
 from tracker.digest.schedule import add_digest_jobs, catch_up_job, retry_job, slot_passed, weekly_trigger
 from tracker.digest.service import week_status
 from tracker.digest.week import IsoWeek
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store.envelope import utc_now
 
 W13 = IsoWeek.parse("2025-W13")

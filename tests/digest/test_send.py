@@ -11,7 +11,7 @@ from tracker.config import Settings
 from tracker.digest import ledger
 from tracker.digest.service import load_ledger, send_week
 from tracker.domain import proposition
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store.envelope import utc_now
 
 
@@ -200,7 +200,7 @@ def test_a_removed_subscriber_is_skipped_even_if_in_the_batch(
     tracker: Tracker, settings: Settings, smtp: SmtpServer, world: World
 ) -> None:
     from tracker.domain.subscriber import RemoveSubscriber
-    from tracker.service.unit_of_work import subscriber_stream
+    from tracker.repository.unit_of_work import subscriber_stream
 
     smtp.recorder.refuse["bob@example.org"] = "451 later"
     send_week(tracker, settings, world.week)
@@ -229,7 +229,7 @@ def test_read_models_still_match_a_replay_after_subscribers_and_digests(
 ) -> None:
     from tracker.domain.subscriber import RemoveSubscriber
     from tracker.projections import rebuild
-    from tracker.service.unit_of_work import subscriber_stream
+    from tracker.repository.unit_of_work import subscriber_stream
 
     send_week(tracker, settings, world.week)
     with tracker.unit_of_work(actor="system:test") as uow:

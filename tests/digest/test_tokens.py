@@ -33,7 +33,7 @@ from tracker.digest.tokens import (
     make_token,
     read_token,
 )
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import EventStore
 from tracker.store.envelope import utc_now
 

@@ -27,8 +27,8 @@ from tracker.domain import evidence, proposition
 from tracker.ingest import fetchstate
 from tracker.ingest.runner import ingest_pass, load_and_sync
 from tracker.projections import rebuild
+from tracker.repository.unit_of_work import Tracker, evidence_stream
 from tracker.seeding import seed
-from tracker.service.unit_of_work import Tracker, evidence_stream
 from tracker.store.envelope import iso, utc_now
 
 FEEDS = ("north", "south", "east")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tracker.bootstrap import bootstrap
 from tracker.domain.proposition import ConfirmMatch
 from tracker.projections.tables import matches
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 
 
 def confirm_all(tracker: Tracker) -> int:

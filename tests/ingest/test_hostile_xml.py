@@ -28,7 +28,7 @@ from tracker.ingest import fetchstate, isolation
 from tracker.ingest.isolation import Limits, ParserPool, WorkerFailed
 from tracker.ingest.parse import parse_feed, parse_feed_in_process
 from tracker.ingest.runner import ingest_pass
-from tracker.service.unit_of_work import Tracker, feed_stream
+from tracker.repository.unit_of_work import Tracker, feed_stream
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 

@@ -13,7 +13,7 @@ from tracker.api.paging import PathId
 from tracker.api.problems import Invalid
 from tracker.api.schemas import UserCreated, UserSummary
 from tracker.domain.user import InvalidUser
-from tracker.service.unit_of_work import NotFound
+from tracker.repository.unit_of_work import NotFound
 from tracker.service.users import add_user, list_users, revoke_user
 from tracker.store import EventStore
 

@@ -25,7 +25,7 @@ from tracker.api.limits import BodySizeLimit
 from tracker.api.middleware import ErrorGuard, SecurityHeaders
 from tracker.api.schemas import Health
 from tracker.config import Settings, get_settings
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import EventStore
 
 # Routers given one role for every route here, whatever each route declares itself.

@@ -19,7 +19,7 @@ from tracker.audit.checks import verify_log
 from tracker.audit.offline import key_id
 from tracker.config import get_settings
 from tracker.queries.audit import events_after, stream_events
-from tracker.service.unit_of_work import NotFound
+from tracker.repository.unit_of_work import NotFound
 from tracker.store import EventStore
 
 AUDIT_DEPENDENCIES: list[Any] = [Depends(require("auditor"))]  # authentication/roles plug in here

@@ -18,8 +18,8 @@ from tracker.config import Settings
 from tracker.queries.evidence import list_evidence as evidence_page
 from tracker.queries.feeds import FeedRow
 from tracker.queries.feeds import list_feeds as feed_page
+from tracker.repository.unit_of_work import UnitOfWork
 from tracker.service import feeds
-from tracker.service.unit_of_work import UnitOfWork
 from tracker.store import EventStore
 
 router = APIRouter(tags=["evidence and feeds"])

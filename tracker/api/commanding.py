@@ -21,9 +21,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tracker.api.problems import Invalid, PreconditionFailed
+from tracker.repository.unit_of_work import Tracker, UnitOfWork
 from tracker.service import idempotency
 from tracker.service.idempotency import StoredResponse
-from tracker.service.unit_of_work import Tracker, UnitOfWork
 from tracker.service.users import User
 from tracker.store import ConcurrencyError
 

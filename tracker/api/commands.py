@@ -17,9 +17,9 @@ from tracker.api.propositions import detail_from_state
 from tracker.api.schemas import CommandResult, RecordedRef
 from tracker.config import Settings
 from tracker.domain import proposition as domain
+from tracker.repository.unit_of_work import Tracker, UnitOfWork, proposition_stream
 from tracker.service import propositions
 from tracker.service.propositions import backfill_later
-from tracker.service.unit_of_work import Tracker, UnitOfWork, proposition_stream
 from tracker.service.users import User
 from tracker.store import RecordedEvent
 

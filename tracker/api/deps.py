@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from tracker.config import Settings
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import EventStore
 
 

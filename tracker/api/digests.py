@@ -16,7 +16,7 @@ from tracker.digest.deliver import BadSmtpUrl
 from tracker.digest.render import BadBaseUrl
 from tracker.digest.week import BadWeek, IsoWeek
 from tracker.domain.errors import InvalidCommand
-from tracker.service.unit_of_work import NotFound, Tracker
+from tracker.repository.unit_of_work import NotFound, Tracker
 from tracker.service.users import User
 
 router = APIRouter(tags=["digest"])

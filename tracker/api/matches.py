@@ -18,8 +18,8 @@ from tracker.api.deps import get_store
 from tracker.api.schemas import CommandResult, MatchEvidence, MatchItem, MatchPage, MatchProposition
 from tracker.queries.review import QueuedMatch
 from tracker.queries.review import review_queue as queued
+from tracker.repository.unit_of_work import Tracker, UnitOfWork
 from tracker.service import review
-from tracker.service.unit_of_work import Tracker, UnitOfWork
 from tracker.service.users import User
 from tracker.store import EventStore
 

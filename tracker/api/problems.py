@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tracker.api.auth import Forbidden, Unauthorized
 from tracker.domain.errors import DomainError, InvalidCommand, UnknownMatch
 from tracker.queries.paging import BadCursor
-from tracker.service.errors import Invalid
-from tracker.service.unit_of_work import NotFound
+from tracker.repository.errors import Invalid
+from tracker.repository.unit_of_work import NotFound
 from tracker.store import ConcurrencyError
 
 PROBLEM = "application/problem+json"

@@ -15,7 +15,7 @@ from tracker.api.schemas import HistoryEntry, PropositionDetail, PropositionPage
 from tracker.domain.proposition import Proposition
 from tracker.queries import propositions as queries
 from tracker.queries.propositions import PropositionRow, is_overdue
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import EventStore
 from tracker.store.envelope import iso
 

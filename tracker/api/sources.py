@@ -24,9 +24,9 @@ from tracker.api.schemas import CommandResult, RecordedRef
 from tracker.config import Settings
 from tracker.extract import MAX_TEXT
 from tracker.queries.sources import candidates as source_candidates
+from tracker.repository.unit_of_work import Tracker, UnitOfWork
 from tracker.service import sources
 from tracker.service.propositions import backfill_later
-from tracker.service.unit_of_work import Tracker, UnitOfWork
 from tracker.service.users import User
 
 router = APIRouter(tags=["sources"])

@@ -23,8 +23,8 @@ from tracker.config import Settings
 from tracker.digest.tokens import BadToken, TokenExpired
 from tracker.queries.subscribers import SubscriberRow
 from tracker.queries.subscribers import list_subscribers as subscriber_list
+from tracker.repository.unit_of_work import Tracker, UnitOfWork
 from tracker.service import subscribers
-from tracker.service.unit_of_work import Tracker, UnitOfWork
 from tracker.service.users import User
 from tracker.store import EventStore
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tracker.audit import merkle, offline
 from tracker.domain.events import Event
 from tracker.keyfile import read_or_create
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import ConcurrencyError, EventStore, StoreError
 from tracker.store.envelope import iso, utc_now
 from tracker.store.hashing import GENESIS_HASH

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tracker.audit.checkpoint import Checkpoint, latest_checkpoint, record_checkpoint
 from tracker.audit.offline import canonical_json
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 
 FIELDS = (
     "position", "event_id", "stream_id", "stream_version", "event_type", "schema_version", "occurred_at",

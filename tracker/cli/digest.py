@@ -16,7 +16,7 @@ from tracker.digest.render import BadBaseUrl
 from tracker.digest.service import last_ended_week, preview, send_week, write_preview
 from tracker.digest.tokens import BadToken
 from tracker.digest.week import BadWeek, IsoWeek
-from tracker.service.unit_of_work import NotFound
+from tracker.repository.unit_of_work import NotFound
 
 
 def digest_errors(func: Callable[..., Any]) -> Callable[..., Any]:

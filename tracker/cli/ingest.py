@@ -15,7 +15,7 @@ from tracker.bootstrap import bootstrap
 from tracker.cli.common import UserError, friendly
 from tracker.ingest import fetchstate
 from tracker.projections.tables import feeds as feeds_table
-from tracker.service.unit_of_work import NotFound
+from tracker.repository.unit_of_work import NotFound
 
 
 @click.command("ingest")

@@ -27,7 +27,7 @@ def seed_command(path: Path | None) -> None:
     )
     if result.propositions_added:
         # The matcher (numpy, word vectors: ~60 ms) loads only when there is something to match.
-        from tracker.service.suggestions import backfill
+        from tracker.suggestions import backfill
 
         added = backfill(app.tracker, app.settings, result.added_ids)
         click.echo(f"backfill: {added} suggestion(s) from evidence already in the store")

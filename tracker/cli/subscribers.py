@@ -14,7 +14,7 @@ from tracker.domain.subscriber import (
     normalise_email,
     subscriber_id_for,
 )
-from tracker.service.unit_of_work import subscriber_stream
+from tracker.repository.unit_of_work import subscriber_stream
 
 KINDS = click.Choice(["claim", "prediction", "prescription"])
 QUIET_WEEKS = click.Choice(["note", "skip"])

@@ -19,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from tracker.config import Settings
 from tracker.digest.service import RunReport, send_week
 from tracker.digest.week import IsoWeek, zone
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store.envelope import utc_now
 
 log = logging.getLogger("tracker.digest.schedule")

@@ -35,7 +35,7 @@ from tracker.digest.week import IsoWeek, zone
 from tracker.domain.events import Event, fold
 from tracker.domain.subscriber import Subscriber, normalise_email, subscriber_id_for
 from tracker.projections.tables import subscribers as subscribers_table
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.unit_of_work import Tracker
 from tracker.store import ConcurrencyError, EventStore
 from tracker.store.envelope import utc_now
 

@@ -22,8 +22,7 @@ from tracker.ingest.fetch import FeedResponse, FetchKind, FetchSettings, fetch_f
 from tracker.ingest.normalise import EvidenceItem, normalise_entry, similar_titles, title_key
 from tracker.ingest.parse import parse_feed
 from tracker.projections.tables import evidence as evidence_table
-from tracker.service.suggestions import Recorded, Suggester, record_suggestion
-from tracker.service.unit_of_work import (
+from tracker.repository.unit_of_work import (
     NotFound,
     Tracker,
     UnitOfWork,
@@ -31,6 +30,7 @@ from tracker.service.unit_of_work import (
     feed_stream,
 )
 from tracker.store.envelope import iso, parse_iso
+from tracker.suggestions import Recorded, Suggester, record_suggestion
 
 ACTOR = "system:scheduler"
 DUPLICATE_TITLE_WINDOW = timedelta(days=3)

@@ -21,9 +21,9 @@ from tracker.ingest.feeds_config import FeedConfig, load_feeds
 from tracker.ingest.fetch import FetchSettings
 from tracker.ingest.refresh import RefreshOutcome, RefreshSettings, refresh_feed
 from tracker.projections.tables import feeds as feeds_table
-from tracker.service.suggestions import Suggester, build_suggester
-from tracker.service.unit_of_work import Tracker, UnitOfWork, feed_stream
+from tracker.repository.unit_of_work import Tracker, UnitOfWork, feed_stream
 from tracker.store import RecordedEvent
+from tracker.suggestions import Suggester, build_suggester
 
 
 def feed_id_for(name: str) -> str:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from tracker.projections.tables import evidence, matches, propositions
 from tracker.queries.paging import Page, SortKey, keyset_page
-from tracker.service.unit_of_work import NotFound, proposition_stream
+from tracker.repository.unit_of_work import NotFound, proposition_stream
 from tracker.store import EventStore, RecordedEvent
 
 BY_ID = (SortKey(propositions.c.proposition_id, str),)

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tracker.projections.tables import propositions, sources
-from tracker.service.unit_of_work import NotFound, proposition_stream
+from tracker.repository.unit_of_work import NotFound, proposition_stream
 from tracker.store import EventStore
 
 

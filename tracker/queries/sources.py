@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tracker.service.tables import api_candidates
-from tracker.service.unit_of_work import NotFound, Tracker, source_stream
+from tracker.repository.tables import api_candidates
+from tracker.repository.unit_of_work import NotFound, Tracker, source_stream
 
 
 def candidate_rows(connection: sa.Connection, source_id: str) -> list[dict[str, Any]]:

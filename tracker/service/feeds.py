@@ -10,8 +10,8 @@ from tracker.ingest.netguard import ResolveError, UnsafeURL, check_url
 from tracker.ingest.refresh import RefreshOutcome
 from tracker.ingest.runner import enable_feed, feed_id_for, ingest_pass
 from tracker.queries.feeds import FeedRow, feed, feed_exists
-from tracker.service.errors import Invalid
-from tracker.service.unit_of_work import NotFound, Tracker, UnitOfWork, feed_stream
+from tracker.repository.errors import Invalid
+from tracker.repository.unit_of_work import NotFound, Tracker, UnitOfWork, feed_stream
 from tracker.store import RecordedEvent
 
 

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from tracker.service.errors import Invalid
-from tracker.service.tables import api_idempotency
-from tracker.service.unit_of_work import Tracker
+from tracker.repository.errors import Invalid
+from tracker.repository.tables import api_idempotency
+from tracker.repository.unit_of_work import Tracker
 from tracker.store.envelope import iso
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from tracker.config import Settings
 from tracker.domain import proposition as domain
-from tracker.service.errors import Invalid
-from tracker.service.unit_of_work import Tracker, UnitOfWork, proposition_stream, source_stream
+from tracker.repository.errors import Invalid
+from tracker.repository.unit_of_work import Tracker, UnitOfWork, proposition_stream, source_stream
 from tracker.store import RecordedEvent
 
 
@@ -37,7 +37,7 @@ def backfill_later(tracker: Tracker, settings: Settings, proposition_id: str) ->
     """Scoring recent evidence against a new or amended proposition, to run once its command has committed."""
 
     def run() -> None:
-        from tracker.service.suggestions import backfill
+        from tracker.suggestions import backfill
 
         backfill(tracker, settings, [proposition_id])
 

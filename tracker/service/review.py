@@ -11,8 +11,8 @@ from tracker.domain import proposition as domain
 from tracker.ingest.normalise import canonical_link
 from tracker.queries.evidence import evidence_id_for_link
 from tracker.queries.review import proposition_of_match
-from tracker.service.errors import Invalid
-from tracker.service.unit_of_work import NotFound, UnitOfWork, evidence_stream, proposition_stream
+from tracker.repository.errors import Invalid
+from tracker.repository.unit_of_work import NotFound, UnitOfWork, evidence_stream, proposition_stream
 from tracker.store import ConcurrencyError, RecordedEvent
 from tracker.store.envelope import iso
 

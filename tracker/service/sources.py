@@ -22,9 +22,9 @@ from tracker.domain.confidence import negate
 from tracker.domain.errors import InvalidTransition
 from tracker.domain.source import RegisterSource
 from tracker.extract import extract
+from tracker.repository.tables import api_candidates
+from tracker.repository.unit_of_work import NotFound, UnitOfWork, source_stream
 from tracker.service import propositions
-from tracker.service.tables import api_candidates
-from tracker.service.unit_of_work import NotFound, UnitOfWork, source_stream
 from tracker.store import RecordedEvent
 from tracker.store.envelope import iso, parse_iso
 

@@ -9,7 +9,7 @@ from tracker.config import Settings
 from tracker.digest.tokens import BadToken, load_or_create_secret, read_token
 from tracker.domain.subscriber import AddSubscriber, ChangeSubscriber, RemoveSubscriber, subscriber_id_for
 from tracker.queries.subscribers import SubscriberRow, subscriber
-from tracker.service.unit_of_work import NotFound, Tracker, UnitOfWork, subscriber_stream
+from tracker.repository.unit_of_work import NotFound, Tracker, UnitOfWork, subscriber_stream
 from tracker.store.envelope import utc_now
 
 

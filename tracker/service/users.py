@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tracker.domain.user import InvalidUser, check_user, new_token, token_hash
-from tracker.service.tables import api_users
+from tracker.repository.tables import api_users
 from tracker.store.envelope import iso
 
 

@@ -17,7 +17,7 @@ from tracker.matching.matcher import ItemInput, Matcher, Suggestion
 from tracker.matching.profile import Exemplar, PropositionInput
 from tracker.matching.settings import matcher_options
 from tracker.projections.tables import evidence, matches, propositions, sources
-from tracker.service.unit_of_work import Tracker, UnitOfWork, proposition_stream
+from tracker.repository.unit_of_work import Tracker, UnitOfWork, proposition_stream
 from tracker.store.envelope import iso, parse_iso
 
 
