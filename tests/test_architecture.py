@@ -191,3 +191,34 @@ def test_no_import_cycles_between_subpackages() -> None:
 @pytest.mark.parametrize("exception", sorted(KNOWN_EXCEPTIONS))
 def test_known_exceptions_still_occur(exception: tuple[str, str]) -> None:
     assert exception in EDGES, f"{exception[0]} no longer imports {exception[1]}: delete it from KNOWN_EXCEPTIONS"
+
+
+# Where the event store's write calls may appear: the store itself and the one write path. Replay takes the
+# append lock to rebuild the read models, appending nothing.
+WRITERS = {"store", "repository"}
+LOCK_ONLY = {"tracker/projections/rebuild.py"}
+
+
+def _write_calls(path: Path) -> list[str]:
+    """`.append(...)` on a store or transaction, and `.transaction()` opened outside the write path."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            owner_name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if node.func.attr == "transaction" or (node.func.attr == "append" and owner_name in ("store", "tx")):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {owner_name}.{node.func.attr}()")
+    return found
+
+
+def test_every_write_goes_through_the_repository() -> None:
+    outside = [
+        call
+        for path in TRACKER.rglob("*.py")
+        if "__pycache__" not in path.parts and path.relative_to(TRACKER).parts[0] not in WRITERS
+        and str(path.relative_to(ROOT)) not in LOCK_ONLY
+        for call in _write_calls(path)
+    ]
+    assert outside == [], "writes that bypass tracker/repository (and so the read models): " + ", ".join(outside)
+    # the check itself sees what it is looking for
+    assert _write_calls(TRACKER / "repository" / "unit_of_work.py")
