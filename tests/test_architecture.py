@@ -20,7 +20,8 @@ TRACKER = ROOT / "tracker"
 
 # Lowest first. Names are module prefixes below `tracker.`; the longest prefix that matches places a module.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("config", "keyfile", "leader"),  # settings and small helpers any layer may use
+    # settings and small helpers any layer may use; web.urls spells the public pages' URLs (the digest links them)
+    ("config", "keyfile", "leader", "web.urls"),
     ("domain",),
     ("store",),
     ("projections",),
@@ -34,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Use cases sit above those: fetching a feed now runs an ingestion pass, attaching evidence by hand uses
     # ingestion's canonical link, unsubscribing reads a digest token.
     ("service", "seeding"),
+    ("web",),  # the public reader pages (HTML over the queries); the API app includes their router
     ("api", "scheduler"),
     ("cli", "bootstrap"),
 )
