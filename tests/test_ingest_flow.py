@@ -209,11 +209,16 @@ def test_a_crash_mid_feed_leaves_none_of_the_pass(seeded: Tracker, server: FeedS
             raise RuntimeError("process died here")
         return []
 
-    with pytest.raises(RuntimeError):
-        ingest_pass(seeded, settings_for(database_url), now=NOW, suggester=dies_on_second_item)
+    # A failure inside the tracker rolls the pass back and counts as an error (back-off, in the end disabled),
+    # so a broken pass is never retried forever at full rate.
+    failed = ingest_pass(seeded, settings_for(database_url), now=NOW, suggester=dies_on_second_item)
+    assert failed.failed == 1 and failed.items_new == 0
+    assert "process died here" in (failed.outcomes[0].error or "")
     assert seeded.store.head() == head
     with seeded.store.engine.connect() as connection:
-        assert fetchstate.load(connection, "wire").last_fetch_at is None
+        state = fetchstate.load(connection, "wire")
+    assert state.error_count == 1 and "internal error" in (state.last_error or "")
+    assert state.next_check_at is not None and state.next_check_at > state.last_fetch_at
     rerun = ingest_pass(seeded, settings_for(database_url), now=NOW)
     assert rerun.items_new == 3
 

@@ -88,7 +88,8 @@ def fetch_feed(feed_id: paging.PathId, request: Request, user: Editor, tracker: 
         outcome = feeds.fetch_now(tracker, settings, feed_id)
         return Outcome(200, FetchResult(
             feed_id=outcome.feed_id, result=outcome.result, status=outcome.status, items_new=outcome.items_new,
-            items_duplicate=outcome.items_duplicate, sightings=outcome.sightings, matches=outcome.matches,
+            items_duplicate=outcome.items_duplicate, items_skipped=outcome.items_skipped,
+            skipped_reasons=outcome.skipped_reasons, sightings=outcome.sightings, matches=outcome.matches,
             auto_confirmed=outcome.auto_confirmed, error=outcome.error,
         ))
 

@@ -147,6 +147,8 @@ class FetchResult(BaseModel):
     status: int | None = None
     items_new: int = 0
     items_duplicate: int = 0
+    items_skipped: int = Field(0, description="entries that cannot become evidence (the pass goes on)")
+    skipped_reasons: dict[str, int] = Field(default_factory=dict, examples=[{"no title or summary": 2}])
     sightings: int = 0
     matches: int = 0
     auto_confirmed: int = 0

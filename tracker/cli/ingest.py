@@ -39,6 +39,8 @@ def ingest(feed_name: str | None) -> None:
     for outcome in summary.outcomes:
         if outcome.error:
             click.echo(f"  {outcome.feed_id}: {outcome.result}: {outcome.error}", err=True)
+        if skipped := outcome.skipped_line():
+            click.echo(f"  {outcome.feed_id}: {skipped}", err=True)
     click.echo(summary.line())
 
 
@@ -71,6 +73,8 @@ def feeds_list() -> None:
             click.echo(f"    disabled: {row.disabled_reason}")
         elif state.last_error:
             click.echo(f"    last error: {state.last_error}")
+        if state.warning:  # the parser's warning and the entries the last pass skipped
+            click.echo(f"    last pass: {state.warning}")
 
 
 @feeds.command("enable")

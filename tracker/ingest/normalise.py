@@ -18,19 +18,25 @@ import html
 import re
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from rapidfuzz import fuzz
 
 from tracker.domain.evidence import title_key
+from tracker.store.envelope import EARLIEST_TIME, FUTURE_SKEW
 
 MAX_SUMMARY_CHARS = 2000
 MAX_TITLE_CHARS = 500
+# Longer links and guids are feed garbage; they are also kept below what a PostgreSQL btree index row holds.
+MAX_LINK_BYTES = 2000
+MAX_GUID_CHARS = 1000
+MAX_LANGUAGE_CHARS = 20  # the read model's column
 SIMILAR_TITLE_THRESHOLD = 92.0
-# Dates further ahead than this are treated as wrong (clock skew allowance) and replaced by the fetch time.
-FUTURE_SKEW = timedelta(days=1)
+# Dates further ahead than FUTURE_SKEW (clock skew allowance) or before EARLIEST_TIME are treated as wrong and
+# replaced by the fetch time.
+NO_TEXT = "no title or summary"  # the reason an entry is skipped: evidence needs words to match against
 
 NEGATIONS = frozenset({"no", "not", "never", "without", "nor", "none", "cannot", "t"})  # "t": won't, doesn't
 TRACKING_PARAMS = frozenset(
@@ -70,7 +76,16 @@ class EvidenceItem:
 def normalise_entry(
     entry: dict[str, Any], *, feed_name: str, fetched_at: datetime, feed_language: str | None = None
 ) -> EvidenceItem | None:
-    """One feedparser entry -> EvidenceItem, or None when it has neither a title, a summary nor a link.
+    """One feedparser entry -> EvidenceItem, or None when it cannot become evidence (see `entry_to_item`)."""
+    found = entry_to_item(entry, feed_name=feed_name, fetched_at=fetched_at, feed_language=feed_language)
+    return found if isinstance(found, EvidenceItem) else None
+
+
+def entry_to_item(
+    entry: dict[str, Any], *, feed_name: str, fetched_at: datetime, feed_language: str | None = None
+) -> EvidenceItem | str:
+    """One feedparser entry -> EvidenceItem, or the reason it cannot become evidence (no visible title or
+    summary: a link-only podcast entry, a title that is only markup). The caller skips and counts those.
 
     `fetched_at` must be timezone-aware; it stands in for the publication time when the entry has none (or an
     implausible one), with `published_is_fetch_time=True`. `feed_language` is the feed-level fallback.
@@ -80,16 +95,20 @@ def normalise_entry(
     fetched_at = fetched_at.astimezone(UTC)
     title = _truncate(_field_text(entry, "title"), MAX_TITLE_CHARS)
     summary = _truncate(_summary_text(entry), MAX_SUMMARY_CHARS)
+    if not (title or summary):
+        return NO_TEXT
     link = canonical_link(_str(entry.get("link")))
-    if not (title or summary or link):
-        return None
+    if link is not None and len(link.encode("utf-8")) > MAX_LINK_BYTES:
+        link = None
     content = content_hash(title, summary)
-    guid = _str(entry.get("id")).strip() or link or f"sha256:{content}"
+    given_guid = _str(entry.get("id")).strip()
+    if len(given_guid) > MAX_GUID_CHARS:  # still stable per entry, and bounded
+        given_guid = "sha256:" + hashlib.sha256(given_guid.encode("utf-8", "surrogatepass")).hexdigest()
+    guid = given_guid or link or f"sha256:{content}"
     published = _entry_time(entry)
-    flagged = published is None or published > fetched_at + FUTURE_SKEW
+    flagged = published is None or published > fetched_at + FUTURE_SKEW or published < EARLIEST_TIME
     return EvidenceItem(
-        evidence_id=evidence_id(link=link, guid=_str(entry.get("id")).strip() or None, feed_name=feed_name,
-                                content=content),
+        evidence_id=evidence_id(link=link, guid=given_guid or None, feed_name=feed_name, content=content),
         feed_name=feed_name,
         guid=guid,
         title=title,
@@ -328,7 +347,7 @@ def _language(entry: dict[str, Any], feed_language: str | None) -> str | None:
             candidates.append(detail.get("language"))
     candidates.append(feed_language)
     for value in candidates:
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and value.strip() and len(value.strip()) <= MAX_LANGUAGE_CHARS:
             return value.strip().lower()
     return None
 

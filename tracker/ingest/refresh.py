@@ -7,6 +7,8 @@ commits together, so a crash mid-feed leaves all of the pass or none of it.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -17,9 +19,10 @@ import sqlalchemy as sa
 
 from tracker.domain import evidence as evidence_domain
 from tracker.domain import feed as feed_domain
+from tracker.domain.errors import DomainError
 from tracker.ingest import fetchstate
 from tracker.ingest.fetch import FeedResponse, FetchKind, FetchSettings, fetch_feed
-from tracker.ingest.normalise import EvidenceItem, normalise_entry, similar_titles, title_key
+from tracker.ingest.normalise import EvidenceItem, entry_to_item, similar_titles, title_key
 from tracker.ingest.parse import parse_feed
 from tracker.projections.tables import evidence as evidence_table
 from tracker.repository.unit_of_work import (
@@ -34,8 +37,7 @@ from tracker.suggestions import Recorded, Suggester, record_suggestion
 
 ACTOR = "system:scheduler"
 DUPLICATE_TITLE_WINDOW = timedelta(days=3)
-
-
+log = logging.getLogger("tracker.ingest")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class RefreshOutcome:
     status: int | None = None
     items_new: int = 0
     items_duplicate: int = 0
+    items_skipped: int = 0  # entries that cannot become evidence; the pass goes on without them
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
     sightings: int = 0
     matches: int = 0
     auto_confirmed: int = 0
@@ -61,6 +65,13 @@ class RefreshOutcome:
     def count(self, recorded: Recorded) -> None:
         self.matches += recorded.suggested
         self.auto_confirmed += recorded.confirmed
+
+    def skipped_line(self) -> str | None:
+        """"2 entries skipped (2 no title or summary)", or None when nothing was skipped."""
+        if not self.items_skipped:
+            return None
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped_reasons.items()))
+        return f"{self.items_skipped} {'entry' if self.items_skipped == 1 else 'entries'} skipped ({reasons})"
 
 
 def _next_check(now: datetime, interval: timedelta, result: FeedResponse | None, errors: int, cap: timedelta) -> str:
@@ -84,7 +95,52 @@ def refresh_feed(
     now: datetime,
     force: bool = False,
 ) -> RefreshOutcome:
-    """One polling pass over one feed. Returns what happened; errors are recorded, never raised."""
+    """One polling pass over one feed. Returns what happened; errors are recorded, never raised.
+
+    A failure inside the tracker (a bug, a database error mid-pass) rolls the pass back and then counts as
+    an error like a network one: the feed backs off and is disabled in the end, never retried forever.
+    """
+    try:
+        return _refresh(tracker, feed_id, suggester=suggester, settings=settings, now=now, force=force)
+    except NotFound:
+        raise
+    except Exception as error:
+        log.exception("feed %s: the pass failed inside the tracker", feed_id)
+        return _record_internal_failure(tracker, feed_id, error, settings=settings, now=now)
+
+
+def _record_internal_failure(
+    tracker: Tracker, feed_id: str, error: Exception, *, settings: RefreshSettings, now: datetime
+) -> RefreshOutcome:
+    message = f"internal error: {type(error).__name__}: {' '.join(str(error).split())[:300]}"
+    outcome = RefreshOutcome(feed_id, "failed", error=message)
+    # Its own unit of work: the failed one was rolled back, so nothing of the pass itself is kept.
+    with tracker.unit_of_work(actor=ACTOR, correlation_id=f"refresh:{feed_id}:{iso(now)}:failed") as uow:
+        feed: feed_domain.Feed | None = uow.load(feed_stream(feed_id)).state
+        state = fetchstate.load(uow.connection, feed_id)
+        state.last_fetch_at = iso(now)
+        state.last_result = "internal_error"
+        state.error_count += 1
+        state.last_error = message
+        interval = timedelta(minutes=feed.interval_minutes if feed else 60)
+        state.next_check_at = _next_check(now, interval, None, state.error_count, settings.max_backoff)
+        if feed is not None and feed.enabled and state.error_count >= settings.max_errors:
+            uow.execute(feed_stream(feed_id), feed_domain.DisableFeed(
+                f"{state.error_count} consecutive failures; last: {message}"))
+            outcome.result = "disabled"
+        fetchstate.save(uow.connection, state)
+    return outcome
+
+
+def _refresh(
+    tracker: Tracker,
+    feed_id: str,
+    *,
+    suggester: Suggester,
+    settings: RefreshSettings,
+    now: datetime,
+    force: bool,
+) -> RefreshOutcome:
     loaded = tracker.load(feed_stream(feed_id))
     feed: feed_domain.Feed | None = loaded.state
     if feed is None:
@@ -136,9 +192,10 @@ def refresh_feed(
             else:
                 assert parsed is not None
                 outcome.result = "fetched"
-                state.warning = parsed.warning
-                outcome.warning = parsed.warning
                 _ingest_entries(uow, feed, parsed.entries, parsed.language, suggester, now, outcome)
+                # No column of its own: the skipped entries are told with the parser's warning (feeds list).
+                notes = [note for note in (parsed.warning, outcome.skipped_line()) if note]
+                state.warning = outcome.warning = "; ".join(notes) or None
                 state.items_total += outcome.items_new
             ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else timedelta(0)
             state.next_check_at = _next_check(now, max(interval, ttl), result, 0, settings.max_backoff)
@@ -167,10 +224,16 @@ def _ingest_entries(
     now: datetime,
     outcome: RefreshOutcome,
 ) -> None:
-    items = [
-        item for entry in entries
-        if (item := normalise_entry(entry, feed_name=feed.feed_id, fetched_at=now, feed_language=feed_language))
-    ]
+    items: list[EvidenceItem] = []
+    skipped: Counter[str] = Counter()
+    for entry in entries:
+        found = entry_to_item(entry, feed_name=feed.feed_id, fetched_at=now, feed_language=feed_language)
+        if isinstance(found, EvidenceItem):
+            items.append(found)
+        else:
+            skipped[found] += 1
+    outcome.items_skipped = sum(skipped.values())
+    outcome.skipped_reasons = dict(skipped)
     known = _KnownStories.load(uow.connection, items)
     seen_in_pass: set[str] = set()
     for item in items:
@@ -184,7 +247,13 @@ def _ingest_entries(
             published_at=iso(item.published), published_is_fetch_time=item.published_is_fetch_time,
             feed=feed.feed_id, guid=item.guid, language=item.language, content_hash=item.content_hash,
         )
-        recorded = uow.execute(evidence_stream(evidence_id), command, occurred_at=item.published)
+        try:
+            recorded = uow.execute(evidence_stream(evidence_id), command, occurred_at=item.published)
+        except DomainError as refused:  # nothing was written: one refused entry must not sink the pass
+            outcome.items_skipped += 1
+            reason = f"refused: {refused}"
+            outcome.skipped_reasons[reason] = outcome.skipped_reasons.get(reason, 0) + 1
+            continue
         if not recorded:
             outcome.items_duplicate += 1
             continue

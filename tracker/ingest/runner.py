@@ -78,6 +78,7 @@ class PassSummary:
     skipped: int = 0
     items_new: int = 0
     items_duplicate: int = 0
+    items_skipped: int = 0
     sightings: int = 0
     matches: int = 0
     auto_confirmed: int = 0
@@ -88,6 +89,7 @@ class PassSummary:
         setattr(self, outcome.result, getattr(self, outcome.result) + 1)  # one counter per result
         self.items_new += outcome.items_new
         self.items_duplicate += outcome.items_duplicate
+        self.items_skipped += outcome.items_skipped
         self.sightings += outcome.sightings
         self.matches += outcome.matches
         self.auto_confirmed += outcome.auto_confirmed
@@ -96,7 +98,7 @@ class PassSummary:
         return (
             f"feeds: {self.fetched} fetched, {self.not_modified} not modified, {self.failed} failed, "
             f"{self.disabled} disabled, {self.skipped} not due; items: {self.items_new} new, "
-            f"{self.items_duplicate} duplicate, {self.sightings} seen again elsewhere; "
+            f"{self.items_duplicate} duplicate, {self.items_skipped} skipped, {self.sightings} seen again elsewhere; "
             f"matches suggested: {self.matches} ({self.auto_confirmed} auto-confirmed)"
         )
 
