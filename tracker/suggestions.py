@@ -17,7 +17,7 @@ from tracker.matching.matcher import ItemInput, Matcher, Suggestion
 from tracker.matching.profile import Exemplar, PropositionInput
 from tracker.matching.settings import matcher_options
 from tracker.projections.tables import evidence, matches, propositions, sources
-from tracker.repository.unit_of_work import Tracker, UnitOfWork, proposition_stream
+from tracker.repository.unit_of_work import Tracker, UnitOfWork, evidence_stream, proposition_stream
 from tracker.store.envelope import iso, parse_iso
 
 
@@ -68,11 +68,18 @@ def open_propositions(connection: sa.Connection, only: Iterable[str] | None = No
     inputs = []
     for state_json, published in connection.execute(query):
         state: dict[str, Any] = json.loads(state_json)
+        if state.get("muted"):
+            continue  # an editor muted its matching: no new suggestions (record_suggestion checks again)
+        # Evidence counts from the later of the source's publication and the start of the editors' window;
+        # the window's end is enforced in record_suggestion (the matcher has no upper cut-off).
+        starts = [parse_iso(published if "T" in published else f"{published}T00:00:00Z")] if published else []
+        if state.get("window_not_before"):
+            starts.append(parse_iso(f"{state['window_not_before']}T00:00:00Z"))
         inputs.append(PropositionInput(
             proposition_id=state["proposition_id"], statement=state["statement"],
             match_profile=state.get("match_profile"), topics=tuple(state.get("topics") or ()),
             actors=tuple(state.get("actors") or ()),
-            not_before=parse_iso(published if "T" in published else f"{published}T00:00:00Z") if published else None,
+            not_before=max(starts, default=None),
             exemplars=tuple(decided.get(state["proposition_id"], ())),
         ))
     return inputs
@@ -134,8 +141,12 @@ def record_suggestion(uow: UnitOfWork, evidence_id: str, suggestion: Suggestion)
     """Suggest (and above the auto threshold confirm) one match inside the caller's unit of work."""
     stream_id = proposition_stream(suggestion.proposition_id)
     state: proposition.Proposition | None = uow.load(stream_id).state
-    if state is None or state.resolution is not None:
+    if state is None or state.resolution is not None or state.muted:
         return Recorded()
+    if state.window_not_before or state.window_not_after:
+        item = uow.load(evidence_stream(evidence_id)).state
+        if not state.in_window(item.published_at if item is not None else None):
+            return Recorded()  # published outside the editors' evidence window
     match_id = proposition.match_id_for(suggestion.proposition_id, evidence_id)
     if match_id in state.matches:
         return Recorded()  # suggested before, or rejected by an editor: never again

@@ -70,6 +70,8 @@ class ConfirmMatch:
 class RejectMatch:
     match_id: str
     reason: str = ""
+    # Set when the rejection is one of a bulk reject: the queue filter that selected it, kept in the event.
+    bulk_filter: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,33 @@ class ReopenProposition:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class MuteMatching:
+    """The matcher suggests nothing more for this proposition (its suggestions so far stay in the queue)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class UnmuteMatching:
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SetEvidenceWindow:
+    """Only items published between these dates (ISO dates, both inclusive; None: open) are suggested.
+
+    The window is replaced as a whole: both None clears it."""
+
+    not_before: str | None = None
+    not_after: str | None = None
+    reason: str = ""
+
+
 Command = (
     RegisterProposition | AmendProposition | SuggestMatch | ConfirmMatch | RejectMatch | RetractMatch
-    | ResolveProposition | WithdrawProposition | ReopenProposition
+    | ResolveProposition | WithdrawProposition | ReopenProposition | MuteMatching | UnmuteMatching
+    | SetEvidenceWindow
 )
 
 
@@ -132,11 +158,27 @@ class Proposition:
     match_profile: dict[str, Any] | None = None
     status: str = "open"
     resolution: dict[str, Any] | None = None
+    # Editors' controls over the matcher: muted (no new suggestions) and the evidence window (ISO dates).
+    muted: bool = False
+    muted_reason: str = ""
+    window_not_before: str | None = None
+    window_not_after: str | None = None
     matches: dict[str, Match] = field(default_factory=dict)
 
     @property
     def probability(self) -> float | None:
         return (self.stated_confidence or {}).get("probability")
+
+    def in_window(self, published_at: str | None) -> bool:
+        """Whether an item published at this ISO time lies inside the evidence window (both ends inclusive,
+        compared by UTC date). An item without a date is outside any window that has a bound."""
+        if self.window_not_before is None and self.window_not_after is None:
+            return True
+        if not published_at:
+            return False
+        day = published_at[:10]
+        return ((self.window_not_before is None or day >= self.window_not_before)
+                and (self.window_not_after is None or day <= self.window_not_after))
 
     def counts(self) -> dict[str, int]:
         """Confirmed evidence by stance, plus suggestions awaiting review."""
@@ -215,6 +257,12 @@ def evolve(state: Proposition | None, event: Event) -> Proposition:
             return replace(state, resolution={"outcome": "withdrawn", "note": data.get("reason", "")})
         case "PropositionReopened":
             return replace(state, resolution=None)
+        case "MatchingMuted":
+            return replace(state, muted=True, muted_reason=data.get("reason", ""))
+        case "MatchingUnmuted":
+            return replace(state, muted=False, muted_reason="")
+        case "EvidenceWindowSet":
+            return replace(state, window_not_before=data.get("not_before"), window_not_after=data.get("not_after"))
         case "StatusChanged":
             return replace(state, status=data["to"])
     raise ValueError(f"unknown event type {event.type}")
@@ -326,7 +374,10 @@ def _facts(state: Proposition | None, command: Command) -> list[Event]:
         case RejectMatch():
             _refuse_if_withdrawn(state)
             _match_in(state, command.match_id, "suggested", "reject")
-            return [Event("MatchRejected", {"match_id": command.match_id, "reason": command.reason})]
+            rejected: dict[str, Any] = {"match_id": command.match_id, "reason": command.reason}
+            if command.bulk_filter is not None:
+                rejected["bulk_filter"] = command.bulk_filter
+            return [Event("MatchRejected", rejected)]
         case RetractMatch():
             _refuse_if_withdrawn(state)
             _match_in(state, command.match_id, "confirmed", "retract")
@@ -355,6 +406,24 @@ def _facts(state: Proposition | None, command: Command) -> list[Event]:
             if state.resolution is None:
                 raise InvalidTransition("only a resolved or withdrawn proposition can be reopened")
             return [Event("PropositionReopened", {"reason": command.reason, "was": state.status})]
+        case MuteMatching():
+            if state.muted:
+                raise InvalidTransition("matching is already muted for this proposition")
+            return [Event("MatchingMuted", {"reason": command.reason})]
+        case UnmuteMatching():
+            if not state.muted:
+                raise InvalidTransition("matching is not muted for this proposition")
+            return [Event("MatchingUnmuted", {"reason": command.reason})]
+        case SetEvidenceWindow():
+            not_before = _iso_date(command.not_before, "not_before")
+            not_after = _iso_date(command.not_after, "not_after")
+            if not_before is not None and not_after is not None and not_before > not_after:
+                raise InvalidCommand(f"the window is empty: not_before {not_before} is after not_after {not_after}")
+            if (not_before, not_after) == (state.window_not_before, state.window_not_after):
+                raise InvalidCommand("the evidence window is already that")
+            return [Event("EvidenceWindowSet", {
+                "not_before": not_before, "not_after": not_after, "reason": command.reason,
+            })]
     raise InvalidCommand(f"unknown command {type(command).__name__}")
 
 
@@ -376,6 +445,18 @@ def _match_in(state: Proposition, match_id: str, wanted: str, verb: str) -> Matc
     if match.state != wanted:
         raise InvalidTransition(f"cannot {verb} a match that is {match.state}")
     return match
+
+
+def _iso_date(value: Any, name: str) -> str | None:
+    """A YYYY-MM-DD date, or None; anything else is refused."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise InvalidCommand(f"{name} must be an ISO date (YYYY-MM-DD)")
 
 
 def _is_number(value: Any) -> bool:

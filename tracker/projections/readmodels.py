@@ -56,6 +56,10 @@ def _json(value: Any) -> str:
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(proposition.Proposition) if f.name != "matches")
+# Editors' matcher controls appear in the state column only once set, so rows written before they existed
+# still equal a replay (no rebuild needed on upgrade).
+_UNSET = {"muted": False, "muted_reason": "", "window_not_before": None, "window_not_after": None}
+_ALWAYS = tuple(name for name in _STATE_FIELDS if name not in _UNSET)
 
 
 def match_row(proposition_id: str, m: proposition.Match) -> dict[str, Any]:
@@ -97,7 +101,10 @@ def proposition_rows(
             "updated_at": updated_at,
             # Matches live in their own table; repeating them here would rewrite every explanation
             # each time one match changes.
-            "state": _json({name: getattr(state, name) for name in _STATE_FIELDS}),
+            "state": _json({
+                **{name: getattr(state, name) for name in _ALWAYS},
+                **{name: value for name, unset in _UNSET.items() if (value := getattr(state, name)) != unset},
+            }),
         }],
         matches: [match_row(state.proposition_id, m) for m in chosen],
     }
