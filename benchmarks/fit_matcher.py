@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,13 @@ from tracker.matching.profile import Exemplar, PropositionInput  # noqa: E402
 from tracker.matching.settings import matcher_options  # noqa: E402
 from tracker.seeding import load_seed_files  # noqa: E402
 
-LABELLED = ROOT / "tests" / "data" / "labelled.yaml"
+DATA = ROOT / "tests" / "data"
+LABELLED = DATA / "labelled.yaml"
+FIT_SETS = ("labelled", "heldout")  # the sets a fit may use; blind.yaml never
 L2 = 1.0
 STANCE_L2 = 1.0
 TARGETS = [round(0.5 + 0.05 * i, 2) for i in range(10)]
+CENTRE = True  # centre embeddings on the fit set's mean (embedding_mean in model.json)
 PROVISIONAL_THRESHOLD = 0.3  # what the simulated editor is shown while the rows for the final fit are made
 SHARED = ("knn", "prior")  # per-stance stance features whose weight all stances share
 SHARED_INDEX = {name: [STANCE_FEATURES.index(f"{name}_{s}") for s in STANCES] for name in SHARED}
@@ -64,7 +68,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
 # set whose profiles were written from it, the lexical features would otherwise explain away the exemplar ones
 # and leave them with the wrong sign. A feature fitted with the wrong sign is left out and the rest refitted.
 POSITIVE = {"lexical", "terms", "entities", "bm25", "bm25_top", "cosine", "cosine_gap", "confirmed_cosine",
-            "confirmed_overlap", "confirmed_gap", "lexical_gap"}
+            "confirmed_overlap", "confirmed_gap", "lexical_gap", "confirmed_centroid"}
 NEGATIVE = {"rejected_cosine", "rejected_overlap", "rejected_margin"}
 
 
@@ -133,10 +137,19 @@ def decisions(labelled: LabelledItem, suggested: Sequence[str]) -> list[tuple[st
     return made
 
 
-def make_rows(propositions: list[PropositionInput], items: list[LabelledItem],
-              provisional: MatchModel | None) -> dict[str, list[Row]]:
+def embedding_mean(items: Sequence[LabelledItem]) -> list[float] | None:
+    """The mean (unit-length) embedding of the fit set's items: the domain's common direction, removed before
+    every cosine."""
     embedder = load_embedder()
-    options = {**matcher_options(), "model": None, "embedder": embedder}
+    if embedder is None or not CENTRE:
+        return None
+    return [round(float(v), 6) for v in embedder.embed([f"{x.item.title}. {x.item.summary}" for x in items]).mean(0)]
+
+
+def make_rows(propositions: list[PropositionInput], items: list[LabelledItem],
+              provisional: MatchModel | None, mean: Sequence[float] | None = None) -> dict[str, list[Row]]:
+    embedder = load_embedder()
+    options = {**matcher_options(), "model": None, "embedder": embedder, "embedding_mean": mean}
     static = Matcher(propositions, **options)
     rows: dict[str, list[Row]] = {"static": [], "prequential": [], "leave-one-out": []}
     made: list[tuple[str, Exemplar]] = []
@@ -210,14 +223,27 @@ def thresholds(rows_by_regime: dict[str, list[Row]], oof: dict[str, np.ndarray],
     return chosen
 
 
-def fit(propositions: list[PropositionInput], items: list[LabelledItem]) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_fit_items(names: Sequence[str]) -> list[LabelledItem]:
+    """The items of the named sets (labelled, heldout), ids prefixed by set so they never collide."""
+    items: list[LabelledItem] = []
+    for name in names:
+        if name not in FIT_SETS:
+            raise SystemExit(f"cannot fit on {name!r}: only {', '.join(FIT_SETS)}")
+        for x in load_labelled(DATA / f"{name}.yaml"):
+            items.append(replace(x, item=replace(x.item, evidence_id=f"{name}:{x.item.evidence_id}")))
+    return items
+
+
+def fit(propositions: list[PropositionInput], items: list[LabelledItem],
+        fitted_on: Sequence[str] = ("labelled",)) -> tuple[dict[str, Any], dict[str, Any]]:
     labels = {x.item.evidence_id: x.labels for x in items}
     # Pass 1: a provisional model from static rows, only to decide what the simulated editor is shown.
-    first = make_rows(propositions, items, None)
+    mean = embedding_mean(items)
+    first = make_rows(propositions, items, None, mean)
     coef, intercept = fit_signed(*arrays(first["static"] + first["leave-one-out"], labels))
     provisional = MatchModel(tuple(coef), intercept, ((0.0,) * len(STANCE_FEATURES),) * 3, (0.0, 0.0, 0.0),
                              {0.75: PROVISIONAL_THRESHOLD})
-    rows = make_rows(propositions, items, provisional)
+    rows = make_rows(propositions, items, provisional, mean)
     pooled = [r for regime in rows.values() for r in regime]
     coef, intercept = fit_signed(*arrays(pooled, labels))
     oof = out_of_fold(rows, labels)
@@ -243,8 +269,8 @@ def fit(propositions: list[PropositionInput], items: list[LabelledItem]) -> tupl
         "stance_features": list(STANCE_FEATURES), "stances": list(STANCES),
         "stance_coefficients": [[round(float(c), 6) for c in row] for row in sw],
         "stance_intercepts": [round(float(b), 6) for b in sb],
-        "thresholds": chosen, "default_precision": 0.75,
-        "info": {"fitted_on": "tests/data/labelled.yaml", "script": "benchmarks/fit_matcher.py",
+        "thresholds": chosen, "default_precision": 0.75, "embedding_mean": mean,
+        "info": {"fitted_on": [f"tests/data/{n}.yaml" for n in fitted_on], "script": "benchmarks/fit_matcher.py",
                  "rows": {k: len(v) for k, v in rows.items()}, "l2": L2, "stance_l2": STANCE_L2,
                  "embedding": "wordllama l2_supercat_256"},
     }
@@ -260,11 +286,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", action="store_true", help="print out-of-fold labelled-set figures")
     parser.add_argument("--output", default=str(MODEL_FILE))
+    parser.add_argument("--sets", default="labelled",
+                        help="comma-separated sets to fit on (labelled, heldout; never blind)")
     args = parser.parse_args()
     source, seeds = load_seed_files(ROOT / "seeds")
     propositions = propositions_from_seeds(seeds, source)
-    items = load_labelled(LABELLED)
-    model, report = fit(propositions, items)
+    names = [n.strip() for n in args.sets.split(",") if n.strip()]
+    items = load_fit_items(names)
+    model, report = fit(propositions, items, names)
     Path(args.output).write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({"thresholds": model["thresholds"], "coefficients": dict(zip(FEATURES, model["coefficients"],
                                                                                    strict=True)),

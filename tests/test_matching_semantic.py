@@ -13,7 +13,7 @@ import pytest
 
 from tracker.matching import ItemInput, Matcher, PropositionInput
 from tracker.matching.embedding import load_embedder
-from tracker.matching.model import load_model
+from tracker.matching.model import FEATURES, load_model
 from tracker.matching.profile import Exemplar
 from tracker.matching.settings import matcher_options
 
@@ -112,6 +112,28 @@ def test_confirmed_exemplars_raise_and_rejected_ones_lower_the_score() -> None:
                                    "Envoys met in Istanbul.", None))
     worse = score(warned, probe, "talks")
     assert better > base > worse, (better, base, worse)
+
+
+def test_cosines_are_centred_on_the_domain_mean_and_the_centroid_of_confirmed_items_counts() -> None:
+    model = load_model()
+    embedder = load_embedder()
+    assert model is not None and embedder is not None
+    assert model.embedding_mean is not None and len(model.embedding_mean) == embedder.dim
+    m = matcher()
+    assert m.exemplars.mean is not None  # taken from the model
+    # Centring removes what all war news shares: two unrelated war headlines are far less alike than raw.
+    a, b = "Russian drones hit Kharkiv overnight", "Ukraine and Russia trade prisoners in Istanbul"
+    raw = float(embedder.embed_one(a) @ embedder.embed_one(b))
+    centred = float(m.exemplars.embed_one(a) @ m.exemplars.embed_one(b))
+    assert centred < raw
+    # The centroid of a proposition's confirmed items is a feature with a learnt positive weight.
+    index = FEATURES.index("confirmed_centroid")
+    assert model.coefficients[index] > 0
+    probe = item("p", "Moscow says any pause in fighting must wait for a final settlement", "Envoys met in Istanbul.")
+    m.learn("talks", Exemplar("c1", "Kremlin: no truce before a settlement is signed", "Talks resumed.", "supports"))
+    m.learn("talks", Exemplar("c2", "Moscow insists a pause in fighting must wait for a deal", "", "supports"))
+    (row,) = [r for r in m.pair_rows(probe) if r.key == "talks"]
+    assert row.features[index] > 0.3
 
 
 def test_explanation_names_the_decisions_that_shaped_it() -> None:

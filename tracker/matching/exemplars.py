@@ -34,6 +34,15 @@ class _Decided:
     exemplars: list[Exemplar] = field(default_factory=list)
     stems: list[frozenset[str]] = field(default_factory=list)
     vectors: np.ndarray | None = None
+    _centroid: np.ndarray | None = None
+
+    def centroid(self) -> np.ndarray | None:
+        """The unit-length mean of the exemplars' vectors (cached until the bucket changes)."""
+        if self._centroid is None and self.vectors is not None and len(self.vectors):
+            mean = self.vectors.mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            self._centroid = mean / norm if norm > 0 else mean
+        return self._centroid
 
 
 def _stems(text: str) -> frozenset[str]:
@@ -45,8 +54,10 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 class ExemplarStore:
-    def __init__(self, embedder: StaticEmbedder | None) -> None:
+    def __init__(self, embedder: StaticEmbedder | None, mean: Sequence[float] | None = None) -> None:
         self.embedder = embedder
+        self.mean = np.asarray(mean, dtype=np.float32) if mean is not None and embedder is not None \
+            and len(mean) == embedder.dim else None
         self._profile_keys: list[str] = []
         self._profile_vectors: np.ndarray | None = None
         self._pending_profiles: dict[str, str] = {}
@@ -56,7 +67,25 @@ class ExemplarStore:
     # ---- building ----------------------------------------------------------------------------------
 
     def embed(self, texts: Sequence[str]) -> np.ndarray | None:
-        return self.embedder.embed(texts) if self.embedder is not None else None
+        """Unit-length rows, centred on the domain mean when the model gives one."""
+        if self.embedder is None:
+            return None
+        vectors = self.embedder.embed(texts)
+        if self.mean is None or not len(vectors):
+            return vectors
+        vectors = vectors - self.mean
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms > 0, norms, 1.0)
+
+    def embed_one(self, text: str) -> np.ndarray | None:
+        if self.embedder is None:
+            return None
+        vector = self.embedder.embed_one(text)
+        if self.mean is None:
+            return vector
+        vector = vector - self.mean
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm > 0 else vector
 
     def set_profile(self, key: str, text: str) -> None:
         self._pending_profiles[key] = text
@@ -87,6 +116,7 @@ class ExemplarStore:
                 bucket.exemplars = [bucket.exemplars[i] for i in keep]
                 bucket.stems = [bucket.stems[i] for i in keep]
                 bucket.vectors = bucket.vectors[keep] if bucket.vectors is not None else None
+                bucket._centroid = None
         self._extend(key, [exemplar])
 
     def _extend(self, key: str, exemplars: list[Exemplar]) -> None:
@@ -97,6 +127,7 @@ class ExemplarStore:
             bucket = (self.confirmed if kind == "confirmed" else self.rejected).setdefault(key, _Decided())
             texts = [f"{e.title}. {e.summary}" for e in chosen]
             bucket.exemplars += chosen
+            bucket._centroid = None
             bucket.stems += [_stems(t) for t in texts]
             vectors = self.embed(texts)
             if vectors is not None:
@@ -153,7 +184,7 @@ class PairRow:
 def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligible: Sequence[str]) -> list[PairRow]:
     store = matcher.exemplars
     text = f"{item.title}. {item.summary}"
-    vector = store.embedder.embed_one(text) if store.embedder is not None else None
+    vector = store.embed_one(text)
     stems = frozenset(t for t in analysed.tokens if not t.startswith("@"))
     allowed = set(eligible)
 
@@ -197,6 +228,8 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
         c_cos = confirmed[0][0] if confirmed else 0.0
         r_cos = rejected[0][0] if rejected else 0.0
         c_overlap = _jaccard(stems, conf_bucket.stems[confirmed[0][1]]) if confirmed and conf_bucket else 0.0
+        centroid = conf_bucket.centroid() if conf_bucket is not None and vector is not None else None
+        c_centroid = float(centroid @ vector) if centroid is not None else 0.0
         r_overlap = _jaccard(stems, rejected_bucket.stems[rejected[0][1]]) if rejected and rejected_bucket else 0.0
         cosine = cosines.get(key, 0.0)
         rank = bm25_rank.get(key)
@@ -204,7 +237,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
             lexical, components["terms"], components["entities"], components["bm25"], components["cues"],
             0.0 if rank is None else 1.0 / (rank + 1), lexical - top_lexical,
             cosine, cosine - top_cosine,
-            1.0 if confirmed else 0.0, c_cos, (c_cos - top_confirmed) if confirmed else 0.0, c_overlap,
+            1.0 if confirmed else 0.0, c_cos, (c_cos - top_confirmed) if confirmed else 0.0, c_overlap, c_centroid,
             1.0 if rejected else 0.0, r_cos, r_overlap, (r_cos - c_cos) if confirmed and rejected else 0.0,
         )
         assert len(features) == len(FEATURES)

@@ -97,6 +97,7 @@ class Matcher:
         semantic_weight: float = 0.3,
         model: MatchModel | None = None,
         embedder: StaticEmbedder | None = None,
+        embedding_mean: Sequence[float] | None = None,
     ) -> None:
         if not 0.0 <= suggest_threshold <= 1.0:
             raise ValueError(f"suggest_threshold must lie in [0, 1], got {suggest_threshold}")
@@ -115,7 +116,9 @@ class Matcher:
         # without one it is the lexical score alone (as before the model existed).
         self.model = model
         self.embedder = embedder
-        self.exemplars = ExemplarStore(embedder)
+        if embedding_mean is None and model is not None:
+            embedding_mean = model.embedding_mean
+        self.exemplars = ExemplarStore(embedder, embedding_mean)
         self._polarity: dict[str, float] = {}
         self._default_not_before = not_before
         self.stats = MatcherStats()

@@ -31,6 +31,7 @@ FEATURES: tuple[str, ...] = (
     "confirmed_cosine",  # max cosine to a confirmed exemplar (0 without)
     "confirmed_gap",  # that minus the item's best over propositions (<= 0; 0 without)
     "confirmed_overlap",  # word overlap (Jaccard of stems) with the nearest confirmed exemplar
+    "confirmed_centroid",  # cosine to the mean of the proposition's confirmed exemplars (0 without)
     "has_rejected",
     "rejected_cosine",  # max cosine to a rejected exemplar (0 without): resemblance counts against
     "rejected_overlap",
@@ -85,6 +86,9 @@ class MatchModel:
     thresholds: Mapping[float, float]  # precision target -> suggest threshold (labelled set, out of fold)
     default_precision: float = 0.75
     info: Mapping[str, Any] | None = None
+    # The mean embedding of news-style text in this domain (the fit set's items): subtracted before every cosine,
+    # so what all war news shares ("Russia", "Ukraine", "strike") stops making everything look alike.
+    embedding_mean: tuple[float, ...] | None = None
 
     def probability(self, features: Sequence[float]) -> float:
         return _sigmoid(self.intercept + sum(c * x for c, x in zip(self.coefficients, features, strict=True)))
@@ -121,6 +125,7 @@ class MatchModel:
             thresholds={float(k): float(v) for k, v in data["thresholds"].items()},
             default_precision=float(data.get("default_precision", 0.75)),
             info=data.get("info"),
+            embedding_mean=tuple(float(v) for v in data["embedding_mean"]) if data.get("embedding_mean") else None,
         )
 
 
