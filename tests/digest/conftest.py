@@ -42,9 +42,21 @@ def make_settings(database_url: str, smtp_url: str | None, tmp_path: Path, **ext
     return Settings(**{**values, **extra})  # type: ignore[arg-type]
 
 
+RECORDED_AGO = timedelta(days=7)
+
+
+@pytest.fixture(autouse=True)
+def recorded_a_week_ago(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only an ended week can be sent, and a week's content is what was recorded in it: so the events these
+    tests append are recorded a week ago (the store's clock, nothing else), in the last ended week."""
+    import tracker.store.eventstore
+
+    monkeypatch.setattr(tracker.store.eventstore, "utc_now", lambda: utc_now() - RECORDED_AGO)
+
+
 def this_week() -> IsoWeek:
-    """Events are recorded now, so the week with content is the current one."""
-    return IsoWeek.containing(utc_now().date())
+    """The week the tests' events are recorded in: the last one that has ended (see recorded_a_week_ago)."""
+    return IsoWeek.containing((utc_now() - RECORDED_AGO).date())
 
 
 def subscribe(tracker: Tracker, email: str, name: str = "", quiet_weeks: str = "note",

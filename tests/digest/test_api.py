@@ -134,3 +134,21 @@ def test_preview_and_status(client: TestClient, tracker: Tracker) -> None:
     assert client.get("/digests/preview", params={"week": "2025-W99"}).status_code == 422
     assert client.get("/digests/preview", params={"subscriber": "nobody@example.org"}).status_code == 404
     assert client.get("/digests/status", params={"week": week}).json()["started"] is False
+
+
+def test_sending_a_week_that_has_not_ended_is_422_and_records_nothing(
+    client: TestClient, tracker: Tracker, smtp: SmtpServer
+) -> None:
+    from datetime import timedelta
+
+    from tracker.digest.week import IsoWeek
+    from tracker.store.envelope import utc_now
+
+    subscribe(tracker, "ann@example.org")
+    head = tracker.store.head()
+    for day in (utc_now().date(), utc_now().date() + timedelta(days=400)):
+        week = IsoWeek.containing(day).label
+        response = client.post("/digests/send", params={"week": week})
+        assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("week-not-ended") and "has not ended" in response.json()["detail"]
+    assert tracker.store.head() == head and smtp.recorder.received == []

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from tests.conftest import ROOT
 from tests.digest.conftest import SECRET, this_week
 from tests.digest.smtpserver import SmtpServer
+from tracker.digest.week import IsoWeek
+from tracker.store.envelope import utc_now
 
 
 def run(url: str, tmp_path: Path, *args: str, smtp_url: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -61,6 +64,13 @@ def test_mistakes_are_one_line(sqlite_url: str, tmp_path: Path) -> None:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
         assert len(lines) == 1 and expected in lines[0], (args, result.stderr)
+    current = IsoWeek.containing(utc_now().date()).label
+    future = IsoWeek.containing(utc_now().date() + timedelta(days=30)).label
+    for week in (current, future):
+        refused = run(sqlite_url, tmp_path, "digest", "send", "--week", week)
+        lines = [line for line in refused.stderr.splitlines() if line.strip()]
+        assert refused.returncode != 0 and len(lines) == 1 and f"week {week} has not ended yet" in lines[0], lines
+    assert not (tmp_path / "outbox").exists()
     down = run(sqlite_url, tmp_path, "digest", "send", "--week", this_week().label, smtp_url="smtp://127.0.0.1:1?x=1")
     assert down.returncode != 0 and "unknown option" in down.stderr and "Traceback" not in down.stderr
 

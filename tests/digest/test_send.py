@@ -68,15 +68,60 @@ def test_a_rerun_sends_nothing_to_those_already_served(
     assert tracker.store.head() == before, "a rerun of a finished week records nothing"
 
 
-def test_a_subscriber_added_after_the_batch_started_waits_for_next_week(
+def test_a_subscriber_added_after_the_first_send_gets_the_week_on_the_next_send_once(
     tracker: Tracker, settings: Settings, smtp: SmtpServer, world: World
 ) -> None:
+    first = send_week(tracker, settings, world.week)
+    assert sorted(first.sent) == ["ann@example.org", "bob@example.org"]
+    late = subscribe(tracker, "late@example.org")
+    second = send_week(tracker, settings, world.week)
+    assert second.sent == ["late@example.org"] and second.already_done == 2 and second.recipients == 3
+    assert "1 sent" in second.line() and "2 already done (of 3 subscriber(s))" in second.line()
+    (message,) = smtp.recorder.to("late@example.org")
+    assert message["Message-ID"] == ledger.message_id(world.week.label, late)
+    assert "Shelling resumes along the made-up border" in message.get_body(("plain",)).get_content()
+    before = tracker.store.head()
+    third = send_week(tracker, settings, world.week)
+    assert third.sent == [] and third.already_done == 3 and tracker.store.head() == before
+    assert len(smtp.recorder.to("late@example.org")) == 1 and len(smtp.recorder.received) == 3
+
+
+def test_someone_who_got_the_week_and_left_and_came_back_does_not_get_it_again(
+    tracker: Tracker, settings: Settings, smtp: SmtpServer, world: World
+) -> None:
+    from tracker.domain.subscriber import RemoveSubscriber
+    from tracker.repository.unit_of_work import subscriber_stream
+
     send_week(tracker, settings, world.week)
-    subscribe(tracker, "late@example.org")
-    assert send_week(tracker, settings, world.week).sent == []
-    assert smtp.recorder.to("late@example.org") == []
-    next_week = type(world.week).containing(world.week.next_monday)
-    assert "late@example.org" in send_week(tracker, settings, next_week).sent
+    with tracker.unit_of_work(actor="system:test") as uow:
+        uow.execute(subscriber_stream(world.bob), RemoveSubscriber(via="editor"))
+    gone = send_week(tracker, settings, world.week)
+    assert gone.sent == [] and gone.skipped == [] and gone.already_done == 2, "served, then left: still done"
+    subscribe(tracker, "bob@example.org", "Bob again")
+    back = send_week(tracker, settings, world.week)
+    assert back.sent == [] and back.already_done == 2
+    assert len(smtp.recorder.to("bob@example.org")) == 1
+
+
+def test_a_week_that_has_not_ended_is_refused_and_nothing_is_recorded(
+    tracker: Tracker, settings: Settings, smtp: SmtpServer, world: World
+) -> None:
+    import pytest
+
+    from tracker.digest.week import IsoWeek, WeekNotOver
+
+    current = IsoWeek.containing(utc_now().date())
+    future = IsoWeek.containing(utc_now().date() + timedelta(days=70))
+    head = tracker.store.head()
+    for week in (current, future):
+        with pytest.raises(WeekNotOver, match=f"week {week.label} has not ended yet"):
+            send_week(tracker, settings, week)
+    assert tracker.store.head() == head and smtp.recorder.received == []
+    assert load_ledger(tracker.store, current).started is False
+    # once it has ended (here: sending as if a week later), it goes out
+    later = utc_now() + timedelta(days=7)
+    assert sorted(send_week(tracker, settings, current, now=lambda: later).sent) == [
+        "ann@example.org", "bob@example.org"]
 
 
 def test_550_for_one_address_does_not_stop_the_others_and_is_retried_with_back_off(

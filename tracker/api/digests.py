@@ -14,7 +14,7 @@ from tracker.config import Settings
 from tracker.digest import service
 from tracker.digest.deliver import BadSmtpUrl
 from tracker.digest.render import BadBaseUrl
-from tracker.digest.week import BadWeek, IsoWeek
+from tracker.digest.week import BadWeek, IsoWeek, WeekNotOver
 from tracker.domain.errors import InvalidCommand
 from tracker.repository.unit_of_work import NotFound, Tracker
 from tracker.service.users import User
@@ -63,14 +63,17 @@ def preview_digest(
     }
 
 
-@router.post("/digests/send")
+@router.post("/digests/send", responses={422: {"description": "not a week, or a week that has not ended yet"}})
 def send_digest(
     tracker: Track, settings: Config, _: Editor, week: str | None = None, retry_now: bool = False,
 ) -> JSONResponse:
-    """Send what is still owed for `week` now (those already served get nothing; a rerun is safe)."""
+    """Send what is still owed for an ended `week` now: to every active subscriber not yet served (one added
+    since an earlier send included); those already served get nothing, so a rerun is safe."""
     target = _week(settings, week)
     try:
         report = service.send_week(tracker, settings, target, ignore_backoff=retry_now)
+    except WeekNotOver as error:
+        raise Invalid("week-not-ended", str(error)) from None
     except (BadSmtpUrl, BadBaseUrl) as error:
         raise HTTPException(503, f"digest delivery is misconfigured: {error}") from None
     return JSONResponse(report.as_dict())

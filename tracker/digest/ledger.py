@@ -1,7 +1,15 @@
 """The delivery ledger of one week: stream `digest-<ISO week>`, folded into who is owed what.
 
+Who gets the week is decided per subscriber, at each send: every subscriber active then who has not been
+served yet, plus anyone the ledger already names with something outstanding (a failure to retry, a claim
+without an outcome; if they unsubscribed meanwhile, that is recorded as a skip). A subscriber added after the
+week's first send gets it on the next send; one who got it and then left (or left and came back: the stream
+and so the ledger entry follow the address) is done and never gets it twice.
+
 Events (all in that stream):
-- DigestStarted {week, subscribers}: the batch, fixed by the first run of the week; later runs serve it;
+- DigestStarted {week, subscribers}: the first send of the week, with who was active then. Before per-subscriber
+  delivery this list was a closed batch; it is still folded (its members are owed the week, as before), but it
+  no longer limits who gets the week;
 - DigestIntended {subscriber_id, message_id, attempt, owner, lease_until}: a sender's claim, recorded
   before the SMTP conversation (appended with the stream version the sender saw, so of two senders only
   one claims a subscriber);
@@ -78,15 +86,20 @@ class Ledger:
     def entry(self, subscriber_id: str) -> Entry:
         return self.entries.get(subscriber_id) or Entry(subscriber_id, message_id(self.week, subscriber_id))
 
-    def counts(self) -> dict[str, int]:
+    def recipients(self, active: Iterable[str]) -> tuple[str, ...]:
+        """Everyone this week concerns at a send: the active subscribers and whoever the ledger names
+        (served ones included, so a reader who got the week and then left still counts as done)."""
+        return tuple(sorted(set(active) | set(self.batch) | set(self.entries)))
+
+    def counts(self, active: Iterable[str]) -> dict[str, int]:
         tally = {"pending": 0, "intended": 0, "sent": 0, "failed": 0, "skipped": 0}
-        for subscriber_id in self.batch:
+        for subscriber_id in self.recipients(active):
             tally[self.entry(subscriber_id).state] += 1
         return tally
 
-    @property
-    def finished(self) -> bool:
-        return self.started and all(self.entry(s).state in ("sent", "skipped") for s in self.batch)
+    def finished(self, active: Iterable[str]) -> bool:
+        """Begun, and nobody concerned is still owed anything."""
+        return self.started and all(self.entry(s).state in ("sent", "skipped") for s in self.recipients(active))
 
 
 def evolve(ledger: Ledger, event: Event) -> Ledger:

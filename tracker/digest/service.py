@@ -1,6 +1,8 @@
 """Preview and send one week's digest, exactly once per subscriber, across reruns, crashes and replicas.
 
-For each subscriber of the week's batch: decide from the ledger (tracker/digest/ledger.py) what is owed,
+Only a week that has ended can be sent (WeekNotOver otherwise, before anything is recorded).
+For each subscriber the week concerns (the active ones at this send, and whoever the ledger names: see
+tracker/digest/ledger.py): decide from the ledger what is owed,
 claim it by appending DigestIntended with the stream version just read (a second sender gets a
 ConcurrencyError, re-reads and finds the claim), send, then record DigestSent or DigestFailed.
 A crash after the claim leaves an intent without outcome; once its owner is gone it is sent again with
@@ -145,17 +147,18 @@ class RunReport:
     waiting: list[tuple[str, str]] = field(default_factory=list)
     already_done: int = 0
     stopped: str | None = None
-    batch: int = 0
+    recipients: int = 0  # subscribers this week concerned at this send (active ones and those in the ledger)
 
     def line(self) -> str:
         text = (f"digest {self.week}: {len(self.sent)} sent, {len(self.skipped)} skipped, "
                 f"{len(self.failed)} failed, {len(self.waiting)} waiting, {self.already_done} already done "
-                f"(batch of {self.batch})")
+                f"(of {self.recipients} subscriber(s))")
         return text + (f"; stopped: {self.stopped}" if self.stopped else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "week": self.week, "batch": self.batch, "sent": self.sent,
+            # "batch": the same number under its old name, for clients written before per-subscriber delivery
+            "week": self.week, "recipients": self.recipients, "batch": self.recipients, "sent": self.sent,
             "skipped": [{"subscriber": s, "reason": r} for s, r in self.skipped],
             "failed": [{"subscriber": s, "error": e} for s, e in self.failed],
             "waiting": [{"subscriber": s, "until": u} for s, u in self.waiting],
@@ -217,10 +220,13 @@ def send_week(
     ignore_backoff: bool = False,
     resume_only: bool = False,
 ) -> RunReport:
-    """Send what is still owed for `week`. resume_only: do not start a week that has no batch yet."""
+    """Send what is still owed for `week` to every subscriber it concerns (see the ledger): a subscriber added
+    since the last send gets it now, nobody gets it twice. WeekNotOver (nothing recorded) unless the week has
+    ended at now(). resume_only: do not begin a week nobody has begun yet (the scheduler's retries)."""
     store = tracker.store
     report = RunReport(week.label)
     # Configuration mistakes surface before anything is recorded, whether or not anyone is owed mail.
+    week.require_ended(now(), zone(settings.timezone))
     transport = transport or transport_for(settings.smtp_url, settings.outbox_dir)
     sender = from_address(settings.digest_from).addr_spec
     base_url(settings.public_base_url)
@@ -228,15 +234,17 @@ def send_week(
     if not ledger.started:
         if resume_only:
             return report
-        batch = sorted(load_subscribers(store, active_only=True))
-        try:
-            _append(tracker, ledger, [ledgers.started(week.label, batch)])
+        try:  # marks the week begun (for resume_only); the list is informational, not a closed batch
+            _append(tracker, ledger, [ledgers.started(week.label, sorted(load_subscribers(store, active_only=True)))])
         except ConcurrencyError:
-            pass  # another sender fixed the batch first: serve theirs
+            pass  # another sender began the week first
         ledger = load_ledger(store, week)
-    report.batch = len(ledger.batch)
-    if ledger.finished:
-        report.already_done = len(ledger.batch)
+    subscribers = load_subscribers(store)
+    active = [sid for sid, s in subscribers.items() if s.active]
+    recipients = ledger.recipients(active)
+    report.recipients = len(recipients)
+    if ledger.finished(active):
+        report.already_done = len(recipients)
         return report
 
     run = uuid.uuid4().hex[:12]
@@ -244,11 +252,10 @@ def send_week(
     with _ACTIVE_LOCK:
         _ACTIVE_RUNS.add(run)
     fault = _Fault(os.environ.get(FAULT_ENV))
-    subscribers = load_subscribers(store)
     snap: WeekSnapshot | None = None
     fault.wait()
     try:
-        for subscriber_id in ledger.batch:
+        for subscriber_id in recipients:
             while True:  # until this subscriber is dealt with (a lost claim race means: look again)
                 step = ledgers.next_step(ledger, subscriber_id, now(), owner_gone, ignore_backoff=ignore_backoff)
                 subscriber = subscribers.get(subscriber_id)
@@ -349,7 +356,9 @@ def _deliver(
 
 def week_status(store: EventStore, week: IsoWeek) -> dict[str, Any]:
     ledger = load_ledger(store, week)
-    return {"week": week.label, "started": ledger.started, "finished": ledger.finished, **ledger.counts()}
+    active = [sid for sid, s in load_subscribers(store, active_only=True).items()]
+    return {"week": week.label, "started": ledger.started, "finished": ledger.finished(active),
+            **ledger.counts(active)}
 
 
 def last_ended_week(settings: Settings, now: datetime | None = None) -> IsoWeek:

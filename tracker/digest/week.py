@@ -16,6 +16,10 @@ class BadWeek(ValueError):
     """Not an ISO week label such as 2025-W13."""
 
 
+class WeekNotOver(BadWeek):
+    """A week that has not ended yet (the current one, or one in the future): it cannot be sent."""
+
+
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -75,6 +79,17 @@ class IsoWeek:
     def end(self, tz: ZoneInfo) -> datetime:
         """Exclusive: the next Monday 00:00 local time (DST-aware, so a week may be 167 or 169 hours)."""
         return datetime.combine(self.next_monday, time(0), tzinfo=tz).astimezone(UTC)
+
+    def ended(self, now: datetime, tz: ZoneInfo) -> bool:
+        return self.end(tz) <= now
+
+    def require_ended(self, now: datetime, tz: ZoneInfo) -> None:
+        """WeekNotOver unless the week is over at `now`: its digest would be incomplete, and once sent
+        (recorded as done) the real one would never go out."""
+        if not self.ended(now, tz):
+            ends = self.end(tz).astimezone(tz).strftime("%a %d %b %Y %H:%M")
+            raise WeekNotOver(f"week {self.label} has not ended yet: it can be sent from {ends} ({tz.key}); "
+                              f"the last ended week is {IsoWeek.last_ended(now, tz).label}")
 
     def bounds(self, tz: ZoneInfo) -> tuple[str, str]:
         """[start, end) as store timestamps (fixed-width UTC text, comparable with recorded_at)."""
