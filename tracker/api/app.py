@@ -11,6 +11,7 @@ from tracker.api import (
     audit,
     catalog,
     commands,
+    contract,
     digests,
     matches,
     problems,
@@ -47,6 +48,7 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
     app.state.tracker = tracker or Tracker(store)
     app.state.settings = settings or get_settings()
     problems.install(app)
+    contract.install(app)  # /openapi.json: every route's problem responses, derived from its dependencies
     # Added innermost first: SecurityHeaders (and X-Request-ID) wrap everything, ErrorGuard turns any escaped
     # exception into one 500, BodySizeLimit answers 413 for bodies over 1 MiB before any route reads them.
     app.add_middleware(BodySizeLimit)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from tracker.api import paging
 from tracker.api.auth import require
 from tracker.api.bodies import FeedBody
-from tracker.api.commanding import Outcome, run_command, run_outside
+from tracker.api.commanding import COMMAND, OUTSIDE_COMMAND, Outcome, run_command, run_outside
 from tracker.api.commands import Editor, Track, refs
 from tracker.api.deps import get_app_settings, get_store
 from tracker.api.schemas import EvidencePage, EvidenceSummary, FeedCreated, FeedPage, FeedSummary, FetchResult
@@ -52,7 +52,7 @@ def list_feeds(store: Store, limit: paging.Limit = 100, cursor: paging.Cursor = 
     return FeedPage(items=[_feed(r) for r in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("/feeds", response_model=FeedCreated, status_code=201,
+@router.post("/feeds", dependencies=COMMAND, response_model=FeedCreated, status_code=201,
              responses={409: {"description": "a feed with that name exists"}, 422: {"description": "unsafe URL"}})
 def register_feed(body: FeedBody, request: Request, user: Editor, tracker: Track, settings: Config) -> JSONResponse:
     """Register a news feed. The URL must be http(s) and resolve only to public addresses."""
@@ -65,7 +65,7 @@ def register_feed(body: FeedBody, request: Request, user: Editor, tracker: Track
     return run_command(request, tracker, user, body.model_dump(mode="json"), work)
 
 
-@router.post("/feeds/{feed_id}/enable", response_model=FeedCreated,
+@router.post("/feeds/{feed_id}/enable", dependencies=COMMAND, response_model=FeedCreated,
              responses={404: {"description": "unknown feed"}})
 def enable(feed_id: paging.PathId, request: Request, user: Editor, tracker: Track) -> JSONResponse:
     """Re-enable a feed that was disabled (after repeated failures or a 410): it is polled again at once."""
@@ -77,7 +77,7 @@ def enable(feed_id: paging.PathId, request: Request, user: Editor, tracker: Trac
     return run_command(request, tracker, user, {"feed": feed_id}, work)
 
 
-@router.post("/feeds/{feed_id}/fetch", response_model=FetchResult,
+@router.post("/feeds/{feed_id}/fetch", dependencies=OUTSIDE_COMMAND, response_model=FetchResult,
              responses={404: {"description": "unknown feed"}})
 def fetch_feed(feed_id: paging.PathId, request: Request, user: Editor, tracker: Track,
                settings: Config) -> JSONResponse:

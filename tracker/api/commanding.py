@@ -14,9 +14,9 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -37,6 +37,40 @@ class Outcome:
     status: int
     body: BaseModel
     etag: str | None = None  # a stream version, sent as a quoted ETag
+
+
+# ---- the headers a command route reads, declared for OpenAPI (tracker/api/contract.py reads these markers) --
+# They validate nothing themselves: run_command parses them, so a bad If-Match stays a 412 and a bad
+# Idempotency-Key a 422 `invalid-idempotency-key`, as before.
+
+IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"?[0-9]{1,12}"?)[ \t]*$'
+# str.isprintable() over the Latin-1 a header arrives in: no control characters, no NBSP or soft hyphen.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e\xa1-\xac\xae-\xff]{1,200}$"
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", description="1-200 printable characters; a repeat of the same request with the same "
+    "key gets the first response again (header `Idempotent-Replayed: true`) instead of running twice",
+    json_schema_extra={"pattern": IDEMPOTENCY_KEY_PATTERN, "maxLength": 200, "minLength": 1})]
+IfMatch = Annotated[str | None, Header(
+    alias="If-Match", description="the ETag (stream version) the command expects; 412 when the resource has "
+    "moved on", json_schema_extra={"pattern": IF_MATCH_PATTERN, "examples": ['"3"']})]
+
+
+def command_headers(idempotency_key: IdempotencyKey = None) -> None:
+    """Marks a route that runs `run_command` (If-Match is parsed, though this route does not compare it)."""
+
+
+def versioned_command_headers(if_match: IfMatch = None, idempotency_key: IdempotencyKey = None) -> None:
+    """Marks a route that runs `run_command` and honours If-Match."""
+
+
+def outside_headers(idempotency_key: IdempotencyKey = None) -> None:
+    """Marks a route that runs `run_outside` (Idempotency-Key only)."""
+
+
+COMMAND = [Depends(command_headers)]
+VERSIONED_COMMAND = [Depends(versioned_command_headers)]
+OUTSIDE_COMMAND = [Depends(outside_headers)]
 
 
 def request_id(request: Request) -> str:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from tracker.api.auth import require
 from tracker.api.bodies import AmendBody, ReasonBody, RegisterBody, ResolveBody
-from tracker.api.commanding import Outcome, run_command
+from tracker.api.commanding import COMMAND, VERSIONED_COMMAND, Outcome, run_command
 from tracker.api.deps import get_app_settings, get_tracker
 from tracker.api.paging import PathId
 from tracker.api.problems import Invalid
@@ -63,7 +63,7 @@ def register_command(body: RegisterBody) -> domain.RegisterProposition:
     )
 
 
-@router.post("/propositions", response_model=CommandResult, status_code=201, responses=ERRORS)
+@router.post("/propositions", dependencies=COMMAND, response_model=CommandResult, status_code=201, responses=ERRORS)
 def register(body: RegisterBody, request: Request, user: Editor, tracker: Track, settings: Config) -> JSONResponse:
     """Register a proposition in our own words; recent evidence is then scored against it (backfill)."""
     command = register_command(body)
@@ -85,7 +85,8 @@ def _on_proposition(
     return run_command(request, tracker, user, body.model_dump(mode="json"), work, after=after)
 
 
-@router.post("/propositions/{proposition_id}/amend", response_model=CommandResult, responses=ERRORS)
+@router.post("/propositions/{proposition_id}/amend", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, responses=ERRORS)
 def amend(proposition_id: PathId, body: AmendBody, request: Request, user: Editor, tracker: Track,
           settings: Config) -> JSONResponse:
     """Change the fields given (not the id, source or locator); send the ETag as If-Match."""
@@ -107,7 +108,8 @@ def amend(proposition_id: PathId, body: AmendBody, request: Request, user: Edito
                            after=backfill_later(tracker, settings, proposition_id))
 
 
-@router.post("/propositions/{proposition_id}/resolve", response_model=CommandResult, responses=ERRORS)
+@router.post("/propositions/{proposition_id}/resolve", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, responses=ERRORS)
 def resolve(proposition_id: PathId, body: ResolveBody, request: Request, user: Editor, tracker: Track) -> JSONResponse:
     """Confirmed, refuted or annulled, with a note and the deciding (confirmed) evidence; predictions get a
     Brier score."""
@@ -115,7 +117,8 @@ def resolve(proposition_id: PathId, body: ResolveBody, request: Request, user: E
     return _on_proposition(request, tracker, user, proposition_id, body, command)
 
 
-@router.post("/propositions/{proposition_id}/withdraw", response_model=CommandResult, responses=ERRORS)
+@router.post("/propositions/{proposition_id}/withdraw", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, responses=ERRORS)
 def withdraw(proposition_id: PathId, request: Request, user: Editor, tracker: Track,
              body: ReasonBody | None = None) -> JSONResponse:
     """Take the proposition out of tracking (not scored)."""
@@ -123,7 +126,8 @@ def withdraw(proposition_id: PathId, request: Request, user: Editor, tracker: Tr
     return _on_proposition(request, tracker, user, proposition_id, body, domain.WithdrawProposition(body.reason))
 
 
-@router.post("/propositions/{proposition_id}/reopen", response_model=CommandResult, responses=ERRORS)
+@router.post("/propositions/{proposition_id}/reopen", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, responses=ERRORS)
 def reopen(proposition_id: PathId, request: Request, user: Editor, tracker: Track,
            body: ReasonBody | None = None) -> JSONResponse:
     """Return a resolved or withdrawn proposition to the statuses its evidence implies."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tracker.api import paging
 from tracker.api.auth import require
 from tracker.api.bodies import ConfirmBody, EvidenceBody, RejectBody
-from tracker.api.commanding import Outcome, run_command
+from tracker.api.commanding import VERSIONED_COMMAND, Outcome, run_command
 from tracker.api.commands import ERRORS, Editor, Track, refs, result
 from tracker.api.deps import get_store
 from tracker.api.schemas import CommandResult, MatchEvidence, MatchItem, MatchPage, MatchProposition
@@ -30,7 +30,7 @@ Reader = Depends(require("reader"))
 @router.get("/matches", response_model=MatchPage, dependencies=[Reader])
 def review_queue(
     store: Annotated[EventStore, Depends(get_store)],
-    state: Annotated[str, Query(pattern="^(suggested|confirmed|rejected|retracted)$")] = "suggested",
+    state: paging.MatchState = "suggested",
     proposition_id: paging.Filter = None,
     limit: paging.Limit = 50,
     cursor: paging.Cursor = None,
@@ -65,7 +65,8 @@ def _on_match(request: Request, tracker: Tracker, user: User, match_id: str, bod
 MATCH_ERRORS = {**ERRORS, 404: {"description": "unknown match"}}
 
 
-@router.post("/matches/{match_id}/confirm", response_model=CommandResult, responses=MATCH_ERRORS)
+@router.post("/matches/{match_id}/confirm", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, responses=MATCH_ERRORS)
 def confirm(match_id: paging.PathId, body: ConfirmBody, request: Request, user: Editor, tracker: Track) -> JSONResponse:
     """Confirm a suggestion with a stance; the status moves at once when the evidence warrants it.
     If-Match takes the proposition's version (the ETag of GET /propositions/{id}, or `proposition.version`
@@ -74,7 +75,8 @@ def confirm(match_id: paging.PathId, body: ConfirmBody, request: Request, user: 
                      lambda uow, expected: review.confirm(uow, match_id, body.stance, body.note, expected))
 
 
-@router.post("/matches/{match_id}/reject", response_model=CommandResult, responses=MATCH_ERRORS)
+@router.post("/matches/{match_id}/reject", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, responses=MATCH_ERRORS)
 def reject(match_id: paging.PathId, request: Request, user: Editor, tracker: Track,
            body: RejectBody | None = None) -> JSONResponse:
     """Reject a suggestion; the pair is never suggested again."""
@@ -83,7 +85,8 @@ def reject(match_id: paging.PathId, request: Request, user: Editor, tracker: Tra
                      lambda uow, expected: review.reject(uow, match_id, given.reason, expected))
 
 
-@router.post("/matches/{match_id}/retract", response_model=CommandResult, responses=MATCH_ERRORS)
+@router.post("/matches/{match_id}/retract", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, responses=MATCH_ERRORS)
 def retract(match_id: paging.PathId, request: Request, user: Editor, tracker: Track,
             body: RejectBody | None = None) -> JSONResponse:
     """Withdraw an earlier confirmation (the status is derived again without it)."""
@@ -92,7 +95,8 @@ def retract(match_id: paging.PathId, request: Request, user: Editor, tracker: Tr
                      lambda uow, expected: review.retract(uow, match_id, given.reason, expected))
 
 
-@router.post("/propositions/{proposition_id}/evidence", response_model=CommandResult, status_code=201,
+@router.post("/propositions/{proposition_id}/evidence", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, status_code=201,
              responses=ERRORS, tags=["review"])
 def attach_evidence(proposition_id: paging.PathId, body: EvidenceBody, request: Request, user: Editor,
                     tracker: Track) -> JSONResponse:

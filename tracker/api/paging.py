@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path, Query
 from pydantic import AfterValidator
 
 from tracker.queries.paging import MAX_INT
 
-__all__ = ["MAX_INT", "Cursor", "Filter", "Limit", "PathId", "SearchText"]
+__all__ = ["MAX_INT", "Cursor", "Filter", "Kind", "Limit", "MatchState", "PathId", "SearchText", "Status"]
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -18,10 +18,23 @@ def _no_nul(value: str | None) -> str | None:
     return value
 
 
-SearchText = Annotated[str | None, Query(max_length=200), AfterValidator(_no_nul)]
-Filter = Annotated[str | None, Query(max_length=200), AfterValidator(_no_nul)]
-Cursor = Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page")]
+# Schema only (the validator says why): JSON Schema has no "no NUL" keyword, but a negated class says it.
+NO_NUL = r"^[^\x00]*$"
+SearchText = Annotated[str | None, Query(max_length=200, json_schema_extra={"pattern": NO_NUL}),
+                       AfterValidator(_no_nul)]
+Filter = Annotated[str | None, Query(max_length=200, json_schema_extra={"pattern": NO_NUL}), AfterValidator(_no_nul)]
+# What tracker/queries/paging.encode makes: URL-safe base64 of a short JSON array. Anything else fails here
+# (`invalid-request`); well-formed base64 that is not a cursor this API issued gets `invalid-cursor`.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*={0,2}$"
+Cursor = Annotated[str | None, Query(max_length=2000, pattern=CURSOR_PATTERN,
+                                     description="`next_cursor` of the previous page, unchanged (opaque)")]
 Limit = Annotated[int, Query(ge=1, le=200)]
+
+# Filters with a fixed set of values: anything else is a 422, not an empty page.
+Status = Annotated[Literal["open", "supported", "contradicted", "contested", "confirmed", "refuted", "annulled",
+                           "withdrawn"] | None, Query(description="the proposition's status")]
+Kind = Annotated[Literal["claim", "prediction", "prescription"] | None, Query()]
+MatchState = Annotated[Literal["suggested", "confirmed", "rejected", "retracted"], Query()]
 
 
 def _no_nul_id(value: str) -> str:
@@ -30,4 +43,5 @@ def _no_nul_id(value: str) -> str:
     return value
 
 
-PathId = Annotated[str, Path(min_length=1, max_length=200), AfterValidator(_no_nul_id)]
+PathId = Annotated[str, Path(min_length=1, max_length=200, json_schema_extra={"pattern": NO_NUL}),
+                   AfterValidator(_no_nul_id)]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from http import HTTPStatus
 
 import psycopg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from tracker.api.auth import Forbidden, Unauthorized
 from tracker.domain.errors import DomainError, InvalidCommand, UnknownMatch
@@ -27,6 +30,15 @@ __all__ = ["Invalid", "PreconditionFailed", "install", "problem"]  # Invalid: ra
 
 class PreconditionFailed(Exception):
     """If-Match named a version the resource has moved on from."""
+
+
+# Problems raised by Starlette or FastAPI themselves (HTTPException), with a type and title of our own.
+GENERIC: dict[int, tuple[str, str]] = {
+    400: ("malformed-body", "The request body cannot be parsed"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    503: ("unavailable", "The service is unavailable"),
+}
 
 
 def problem(
@@ -76,18 +88,28 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BadCursor)
     async def bad_cursor(_: Request, error: BadCursor) -> JSONResponse:
-        # The same answer as the HTTPException(422) routes raised before paging moved out of the API.
-        return problem(422, "http-422", str(error))
+        return problem(422, "invalid-cursor", "The cursor is not valid",
+                       f"{error}: pass `next_cursor` from a previous page unchanged")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in error.errors()]
-        return problem(422, "invalid-request", "The request is not valid", errors=errors)
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+        return problem(422, "invalid-request", "The request is not valid", detail[:1000], errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem(error.status_code, f"http-{error.status_code}", str(error.detail),
-                       headers=getattr(error, "headers", None))
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        status = error.status_code
+        phrase = HTTPStatus(status).phrase
+        kind, title = GENERIC.get(status, (f"http-{status}", phrase))
+        detail = str(error.detail) if str(error.detail) != phrase else None
+        headers = dict(getattr(error, "headers", None) or {})
+        if status == 404 and detail is None:
+            detail = f"no resource at {request.url.path}"
+        if status == 405:  # every method the path has, not only those of the first route that matched
+            headers["Allow"] = ", ".join(allowed_methods(request))
+            detail = f"{request.method} is not allowed here; use {headers['Allow']}"
+        return problem(status, kind, title, detail, headers=headers or None)
 
     # The store's hot paths use the driver's cursor directly, so the drivers' own errors are mapped too.
     @app.exception_handler(sqlalchemy.exc.DataError)
@@ -121,6 +143,15 @@ def install(app: FastAPI) -> None:
     async def crashed(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal-error", "Internal error", "the error was logged; nothing was written")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the app's routes accept on the request's path, whichever router holds them."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        if context.path_format and context.methods and compile_path(context.path_format)[0].match(request.url.path):
+            methods |= set(context.methods)
+    return sorted(methods)
 
 
 def _first_line(error: BaseException) -> str:

@@ -33,8 +33,8 @@ def _summary(row: PropositionRow) -> PropositionSummary:
 @router.get("/propositions", response_model=PropositionPage)
 def list_propositions(
     store: Annotated[EventStore, Depends(get_store)],
-    status: paging.Filter = None,
-    kind: paging.Filter = None,
+    status: paging.Status = None,
+    kind: paging.Kind = None,
     actor: paging.Filter = None,
     q: paging.SearchText = None,
     overdue: bool | None = None,

@@ -166,3 +166,24 @@ class UserSummary(BaseModel):
     role: str
     created_at: str
     revoked_at: str | None = None
+
+
+# ---- errors -----------------------------------------------------------------------------------------
+
+class InvalidField(BaseModel):
+    loc: list[str] = Field(examples=[["query", "limit"]], description="body, query, path or header, then the field")
+    msg: str = Field(examples=["Input should be less than or equal to 200"])
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every error is `application/problem+json` in this shape."""
+
+    type: str = Field(description="stable URI of the kind of problem; branch on this, not on `title`",
+                      examples=["https://policy-tracker.example/problems/invalid-cursor"])
+    title: str = Field(description="short summary of the kind of problem", examples=["The cursor is not valid"])
+    status: int = Field(ge=400, le=599, description="the HTTP status code", examples=[422])
+    detail: str | None = Field(None, description="what went wrong with this request",
+                               examples=["pass `next_cursor` from a previous page unchanged"])
+    instance: str | None = Field(None, description="the request this problem occurred in")
+    errors: list[InvalidField] | None = Field(
+        None, description="`invalid-request` only: every field that failed validation")

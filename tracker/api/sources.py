@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from tracker.api.auth import require
 from tracker.api.bodies import Body, Identifier, Kind, Label, MatchProfile, Note, StatedConfidence, Statement, Url
 from tracker.api.bodies import text as limited_text
-from tracker.api.commanding import Outcome, run_command
+from tracker.api.commanding import COMMAND, Outcome, run_command
 from tracker.api.commands import refs, result
 from tracker.api.deps import get_app_settings, get_tracker
 from tracker.api.paging import PathId
@@ -125,7 +125,7 @@ def _candidate_out(data: dict[str, Any]) -> CandidateOut:
     return CandidateOut(**{k: data.get(k) for k in CandidateOut.model_fields})
 
 
-@router.post("/sources", response_model=SourceCreated, status_code=201, responses=ERRORS)
+@router.post("/sources", dependencies=COMMAND, response_model=SourceCreated, status_code=201, responses=ERRORS)
 def register_source(body: SourceBody, request: Request, user: Editor, tracker: Track) -> JSONResponse:
     """Record an article (its text's SHA-256, not the text) and return the candidate propositions found in it."""
     prepared = sources.prepare_source(source_id=body.id, title=body.title, outlet=body.outlet, author=body.author,
@@ -159,7 +159,8 @@ def _acceptance(body: AcceptBody) -> sources.Acceptance:
     )
 
 
-@router.post("/sources/{source_id}/candidates/{n}/accept", response_model=CommandResult, status_code=201,
+@router.post("/sources/{source_id}/candidates/{n}/accept", dependencies=COMMAND,
+             response_model=CommandResult, status_code=201,
              responses=ERRORS)
 def accept_candidate(source_id: PathId, n: CandidateNumber, body: AcceptBody, request: Request, user: Editor,
                      tracker: Track, settings: Config) -> JSONResponse:

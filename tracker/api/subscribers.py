@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracker.api.auth import require
-from tracker.api.commanding import Outcome, run_command
+from tracker.api.commanding import COMMAND, Outcome, run_command
 from tracker.api.deps import get_app_settings, get_store, get_tracker
 from tracker.api.problems import problem
 from tracker.config import Settings
@@ -83,7 +83,7 @@ def _outcome(status: int, row: SubscriberRow) -> Outcome:
     return Outcome(status, _out(row), str(row.version))
 
 
-@router.post("/subscribers", status_code=201, response_model=SubscriberOut,
+@router.post("/subscribers", dependencies=COMMAND, status_code=201, response_model=SubscriberOut,
              responses={409: {"description": "already subscribed"}, 422: {"description": "not a plain address"}})
 def add_subscriber(body: SubscriberBody, request: Request, tracker: Track, user: Editor) -> JSONResponse:
     """Subscribe an address to the weekly digest, optionally only for some actors, topics, kinds or propositions."""
@@ -100,7 +100,7 @@ def list_subscribers(store: Store, _: Editor, include_removed: bool = False) -> 
     return [_out(row) for row in subscriber_list(store.engine, include_removed=include_removed)]
 
 
-@router.delete("/subscribers/{subscriber_id}", response_model=SubscriberOut)
+@router.delete("/subscribers/{subscriber_id}", dependencies=COMMAND, response_model=SubscriberOut)
 def remove_subscriber(subscriber_id: str, request: Request, tracker: Track, user: Editor) -> JSONResponse:
     """Stop sending the digest to this subscriber (removing twice changes nothing)."""
 
@@ -110,7 +110,7 @@ def remove_subscriber(subscriber_id: str, request: Request, tracker: Track, user
     return run_command(request, tracker, user, {"subscriber_id": subscriber_id}, work)
 
 
-@router.patch("/subscribers/{subscriber_id}", response_model=SubscriberOut,
+@router.patch("/subscribers/{subscriber_id}", dependencies=COMMAND, response_model=SubscriberOut,
               responses={404: {"description": "unknown subscriber"}, 409: {"description": "not subscribed"}})
 def change_subscriber(subscriber_id: str, body: SubscriberChange, request: Request, tracker: Track,
                       user: Editor) -> JSONResponse:
