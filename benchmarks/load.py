@@ -47,7 +47,6 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import drop_pg_schema, make_pg_schema_url  # noqa: E402 - schema per run, as the tests do
 from tests.ingest.feedserver import FeedServer, Received, Reply  # noqa: E402 - a real local HTTP server
-from tracker.api.users import add_user  # noqa: E402
 from tracker.audit.verify import verify_store  # noqa: E402
 from tracker.domain import evidence as evidence_domain  # noqa: E402
 from tracker.domain import feed as feed_domain  # noqa: E402
@@ -55,6 +54,7 @@ from tracker.domain import proposition as domain  # noqa: E402
 from tracker.projections import rebuild  # noqa: E402
 from tracker.repository.unit_of_work import Tracker, evidence_stream, feed_stream, proposition_stream  # noqa: E402
 from tracker.seeding import seed  # noqa: E402
+from tracker.service.users import add_user  # noqa: E402
 from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
 from tracker.store.envelope import iso  # noqa: E402

@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tracker.api.app import create_app
-from tracker.api.users import add_user
 from tracker.audit import merkle
 from tracker.audit.checkpoint import (
     CHECKPOINT_STREAM,
@@ -31,6 +30,7 @@ from tracker.domain.events import Event
 from tracker.domain.registry import fold
 from tracker.projections import asof
 from tracker.repository.unit_of_work import Tracker
+from tracker.service.users import add_user
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 from tracker.store.hashing import event_hash

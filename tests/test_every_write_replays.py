@@ -20,12 +20,12 @@ from fastapi.testclient import TestClient
 from tests.ingest.feedserver import FeedServer, Reply
 from tests.test_ingest_flow import ARMS, ENERGY, FOOTBALL, rss
 from tracker.api.app import create_app
-from tracker.api.users import add_user
 from tracker.config import Settings
 from tracker.digest.week import IsoWeek
 from tracker.projections import rebuild
 from tracker.repository.unit_of_work import Tracker
 from tracker.seeding import seed
+from tracker.service.users import add_user
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 from tracker.store.envelope import utc_now

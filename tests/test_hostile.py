@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import ROOT, drop_pg_schema, make_pg_schema_url, pg_base_url
 from tests.digest.smtpserver import free_port
-from tracker.api.users import add_user, revoke_user
+from tracker.service.users import add_user, revoke_user
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 from tracker.store.migrate import upgrade

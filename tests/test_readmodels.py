@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from tracker.api.app import create_app
-from tracker.api.users import add_user
 from tracker.domain.errors import UnknownMatch
 from tracker.domain.proposition import (
     ConfirmMatch,
@@ -26,6 +25,7 @@ from tracker.domain.proposition import (
 from tracker.projections import rebuild
 from tracker.projections.tables import history, matches, propositions
 from tracker.repository.unit_of_work import Tracker
+from tracker.service.users import add_user
 from tracker.store import EventStore
 
 EDITOR = "user:editor"

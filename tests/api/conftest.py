@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tracker.api.app import create_app
-from tracker.api.users import add_user
 from tracker.config import Settings
 from tracker.domain import proposition as domain
 from tracker.repository.unit_of_work import Tracker
+from tracker.service.users import add_user
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 

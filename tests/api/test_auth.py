@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.api.conftest import ROLES, Api
-from tracker.api.users import revoke_user
+from tracker.service.users import revoke_user
 
 # The role each route needs; a route missing here fails test_every_route_has_a_role.
 REQUIRED = {

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from tests.digest.conftest import make_settings, subscribe, this_week
 from tests.digest.smtpserver import SmtpServer
 from tracker.api.app import create_app
-from tracker.api.users import add_user
 from tracker.config import Settings
 from tracker.digest.service import unsubscribe_url
 from tracker.repository.unit_of_work import Tracker, subscriber_stream
+from tracker.service.users import add_user
 from tracker.store import EventStore
 
 

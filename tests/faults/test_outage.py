@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from tests.conftest import ROOT, drop_pg_schema, make_pg_schema_url, pg_base_url
 from tests.digest.smtpserver import free_port
 from tests.faults.tcpproxy import TcpProxy
-from tracker.api.users import add_user
 from tracker.audit.checks import verify_log
+from tracker.service.users import add_user
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 from tracker.store.migrate import upgrade

@@ -19,9 +19,9 @@ import httpx
 from tests.conftest import ROOT
 from tests.digest.smtpserver import free_port
 from tests.faults.conftest import child_env
-from tracker.api.users import add_user
 from tracker.repository.unit_of_work import Tracker
 from tracker.seeding import seed
+from tracker.service.users import add_user
 from tracker.store import EventStore
 from tracker.store.engine import make_engine
 from tracker.store.migrate import upgrade
