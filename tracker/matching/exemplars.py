@@ -266,9 +266,10 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
     return rows
 
 
-# An exemplar is named in the explanation when it is at least this close (cosine; word overlap without embeddings).
-NAMED_CONFIRMED = 0.55
-NAMED_REJECTED = 0.55
+# An exemplar is named in the explanation when it is at least this close (centred cosine, which runs lower than
+# the raw one; word overlap without embeddings).
+NAMED_CONFIRMED = 0.4
+NAMED_REJECTED = 0.4
 
 
 def _short(title: str, limit: int = 80) -> str:
