@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # How often each replica of `tracker serve` tries to become (or checks it still is) the scheduler's leader;
     # a dead leader is replaced within one interval.
     leader_interval_seconds: float = Field(5.0, gt=0, le=300)
+    # The public, read-only reader pages under /record/ (no token needed); off: every /record/ URL is a 404.
+    public_pages: bool = True
 
     @field_validator("digest_secret")
     @classmethod

@@ -28,6 +28,7 @@ from tracker.api.schemas import Health
 from tracker.config import Settings, get_settings
 from tracker.repository.unit_of_work import Tracker
 from tracker.store import EventStore
+from tracker.web import pages as reader_pages
 
 # Routers given one role for every route here, whatever each route declares itself.
 ROLE_ROUTERS = (
@@ -70,4 +71,7 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
     for router, role in ROLE_ROUTERS:
         app.include_router(router, dependencies=[Depends(require(role))])
     app.include_router(subscribers.public_router)  # /unsubscribe: the signed link is the credential
+    if app.state.settings.public_pages:  # /record/: the public reader pages, no token (TRACKER_PUBLIC_PAGES)
+        app.include_router(reader_pages.router)
+        app.include_router(reader_pages.root_router)  # / redirects to /record/
     return app
