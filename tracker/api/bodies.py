@@ -128,6 +128,31 @@ class RejectBody(Body):
     reason: Note = Field("", examples=["about a different country"])
 
 
+class WindowBody(Body):
+    """The proposition's evidence window, replaced whole: a missing or null end is open; both null clear it."""
+
+    not_before: date | None = Field(None, description="first publication day (UTC) whose items are suggested",
+                                    examples=["2025-03-19"])
+    not_after: date | None = Field(None, description="last publication day (UTC) whose items are suggested",
+                                   examples=["2025-06-30"])
+    reason: Note = Field("", examples=["only the 30-day pause matters"])
+
+
+class BulkRejectBody(Body):
+    """A part of the review queue to reject at once: at least one narrowing field, or `all: true`."""
+
+    proposition_id: Label | None = Field(None, examples=["energy-moratorium-breached"])
+    feed: Label | None = Field(None, description="the evidence's feed id", examples=["wire"])
+    max_score: float | None = Field(None, allow_inf_nan=False, description="scores at or below this",
+                                    examples=[0.5])
+    published_after: datetime | None = Field(None, description="evidence published at or after this time (UTC)")
+    published_before: datetime | None = Field(None, description="evidence published before this time (UTC)")
+    state: Literal["suggested"] = Field("suggested", description="only suggestions can be rejected")
+    reason: Note = Field("", examples=["sports desk noise"])
+    all: bool = Field(False, description="needed to reject the whole queue (no narrowing field)")
+    dry_run: bool = Field(False, description="list what would be rejected and write nothing")
+
+
 class EvidenceBody(Body):
     url: Url = Field(examples=["https://news.example/2025/03/25/strikes-on-substations"])
     title: Statement = Field(examples=["Strikes hit substations despite the energy pause"])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tracker.api.auth import require
-from tracker.api.bodies import AmendBody, ReasonBody, RegisterBody, ResolveBody
+from tracker.api.bodies import AmendBody, ReasonBody, RegisterBody, ResolveBody, WindowBody
 from tracker.api.commanding import COMMAND, VERSIONED_COMMAND, Outcome, run_command
 from tracker.api.deps import get_app_settings, get_tracker
 from tracker.api.paging import PathId
@@ -18,7 +18,7 @@ from tracker.api.schemas import CommandResult, RecordedRef
 from tracker.config import Settings
 from tracker.domain import proposition as domain
 from tracker.repository.unit_of_work import Tracker, UnitOfWork, proposition_stream
-from tracker.service import propositions
+from tracker.service import matching_controls, propositions
 from tracker.service.propositions import backfill_later
 from tracker.service.users import User
 from tracker.store import RecordedEvent
@@ -133,3 +133,46 @@ def reopen(proposition_id: PathId, request: Request, user: Editor, tracker: Trac
     """Return a resolved or withdrawn proposition to the statuses its evidence implies."""
     body = body or ReasonBody()
     return _on_proposition(request, tracker, user, proposition_id, body, domain.ReopenProposition(body.reason))
+
+
+# ---- editors' controls over the matcher ------------------------------------------------------------
+
+def _control(request: Request, tracker: Tracker, user: User, proposition_id: str, body: Any,
+             act: Any, after: Any = None) -> JSONResponse:
+    def work(uow: UnitOfWork, expected: int | None) -> Outcome:
+        return result(uow, proposition_id, act(uow, expected))
+
+    return run_command(request, tracker, user, body.model_dump(mode="json"), work, after=after)
+
+
+@router.post("/propositions/{proposition_id}/mute", response_model=CommandResult, responses=ERRORS)
+def mute(proposition_id: PathId, request: Request, user: Editor, tracker: Track,
+         body: ReasonBody | None = None) -> JSONResponse:
+    """Stop suggesting evidence for this proposition (feed passes and backfill skip it); suggestions already
+    in the queue stay. 409 when already muted; If-Match takes the proposition's ETag."""
+    given = body or ReasonBody()
+    return _control(request, tracker, user, proposition_id, given,
+                    lambda uow, expected: matching_controls.mute(uow, proposition_id, given.reason, expected))
+
+
+@router.post("/propositions/{proposition_id}/unmute", response_model=CommandResult, responses=ERRORS)
+def unmute(proposition_id: PathId, request: Request, user: Editor, tracker: Track, settings: Config,
+           body: ReasonBody | None = None) -> JSONResponse:
+    """Suggest evidence for this proposition again; recent evidence is then scored against it (backfill).
+    409 when not muted."""
+    given = body or ReasonBody()
+    return _control(request, tracker, user, proposition_id, given,
+                    lambda uow, expected: matching_controls.unmute(uow, proposition_id, given.reason, expected),
+                    after=backfill_later(tracker, settings, proposition_id))
+
+
+@router.post("/propositions/{proposition_id}/evidence-window", response_model=CommandResult, responses=ERRORS)
+def evidence_window(proposition_id: PathId, body: WindowBody, request: Request, user: Editor, tracker: Track,
+                    settings: Config) -> JSONResponse:
+    """Set the days (UTC, inclusive) whose items may be suggested for this proposition, replacing the old
+    window; a null end is open, both null clear it. Evidence also never counts before the source's
+    publication: the later start wins. Recent evidence is then scored again (backfill)."""
+    return _control(request, tracker, user, proposition_id, body,
+                    lambda uow, expected: matching_controls.set_window(
+                        uow, proposition_id, body.not_before, body.not_after, body.reason, expected),
+                    after=backfill_later(tracker, settings, proposition_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -11,17 +11,25 @@ from pydantic import BaseModel
 
 from tracker.api import paging
 from tracker.api.auth import require
-from tracker.api.bodies import ConfirmBody, EvidenceBody, RejectBody
+from tracker.api.bodies import BulkRejectBody, ConfirmBody, EvidenceBody, RejectBody
 from tracker.api.commanding import VERSIONED_COMMAND, Outcome, run_command
 from tracker.api.commands import ERRORS, Editor, Track, refs, result
 from tracker.api.deps import get_store
-from tracker.api.schemas import CommandResult, MatchEvidence, MatchItem, MatchPage, MatchProposition
-from tracker.queries.review import QueuedMatch
+from tracker.api.schemas import (
+    BulkRejectResult,
+    CommandResult,
+    MatchEvidence,
+    MatchItem,
+    MatchPage,
+    MatchProposition,
+)
+from tracker.queries.review import QueuedMatch, QueueFilter
 from tracker.queries.review import review_queue as queued
 from tracker.repository.unit_of_work import Tracker, UnitOfWork
 from tracker.service import review
 from tracker.service.users import User
 from tracker.store import EventStore
+from tracker.store.envelope import iso
 
 router = APIRouter(tags=["review"])
 Reader = Depends(require("reader"))
@@ -109,5 +117,37 @@ def attach_evidence(proposition_id: paging.PathId, body: EvidenceBody, request: 
         outcome = result(uow, proposition_id, [], 201, match_id=attached.match_id, evidence_id=attached.evidence_id)
         outcome.body.events = refs(attached.recorded)  # type: ignore[attr-defined]
         return outcome
+
+    return run_command(request, tracker, user, body.model_dump(mode="json"), work)
+
+
+BULK_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "the filter names an unknown proposition"},
+    409: {"description": "the domain refuses a rejection in the current state"},
+    412: {"description": "If-Match (only with proposition_id) names a stale version"},
+    422: {"description": "invalid body, an empty filter without all=true, or If-Match without proposition_id"},
+}
+
+
+@router.post("/matches/reject", response_model=BulkRejectResult, responses=BULK_ERRORS)
+def reject_bulk(body: BulkRejectBody, request: Request, user: Editor, tracker: Track) -> JSONResponse:
+    """Reject every suggestion in a filtered part of the queue (proposition, feed, score at or below,
+    published in [published_after, published_before)): one MatchRejected per match, all in one transaction
+    under this request's correlation id, each recording the filter as `bulk_filter`. An empty filter is
+    refused unless `all` is true. If-Match applies when the filter names one proposition. A rejected pair is
+    never suggested again."""
+    part = QueueFilter(
+        proposition_id=body.proposition_id, feed=body.feed, max_score=body.max_score, state=body.state,
+        published_after=iso(body.published_after) if body.published_after else None,
+        published_before=iso(body.published_before) if body.published_before else None,
+    )
+
+    def work(uow: UnitOfWork, expected: int | None) -> Outcome:
+        done = review.reject_bulk(uow, part, body.reason, everything=body.all, dry_run=body.dry_run,
+                                  expected_version=expected)
+        return Outcome(200, BulkRejectResult(
+            rejected=0 if body.dry_run else len(done.match_ids), match_ids=done.match_ids, filter=done.bulk_filter,
+            dry_run=body.dry_run, correlation_id=uow.correlation_id, events=refs(done.recorded),
+        ), None if done.version is None else str(done.version))
 
     return run_command(request, tracker, user, body.model_dump(mode="json"), work)

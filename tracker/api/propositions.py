@@ -11,7 +11,13 @@ from fastapi import APIRouter, Depends, Query, Response
 from tracker.api import paging
 from tracker.api.auth import require
 from tracker.api.deps import get_store, get_tracker
-from tracker.api.schemas import HistoryEntry, PropositionDetail, PropositionPage, PropositionSummary
+from tracker.api.schemas import (
+    EvidenceWindow,
+    HistoryEntry,
+    PropositionDetail,
+    PropositionPage,
+    PropositionSummary,
+)
 from tracker.domain.proposition import Proposition
 from tracker.queries import propositions as queries
 from tracker.queries.propositions import PropositionRow, is_overdue
@@ -61,7 +67,8 @@ def detail_from_state(state: Proposition, version: int, as_of: str | None) -> Pr
         awaiting_review=counts["awaiting_review"], version=version,
         locator=data["locator"], stated_confidence=data["stated_confidence"], condition=state.condition,
         resolution_criteria=state.resolution_criteria, match_profile=data["match_profile"],
-        resolution=resolution, as_of=as_of,
+        resolution=resolution, as_of=as_of, muted=state.muted, muted_reason=state.muted_reason or None,
+        evidence_window=EvidenceWindow(not_before=state.window_not_before, not_after=state.window_not_after),
     )
 
 

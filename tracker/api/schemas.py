@@ -34,6 +34,13 @@ class PropositionPage(BaseModel):
     next_cursor: str | None = Field(None, description="pass as `cursor` to get the next page")
 
 
+class EvidenceWindow(BaseModel):
+    """Items published outside these days (UTC, inclusive; null: open) are never suggested."""
+
+    not_before: str | None = Field(None, examples=["2025-03-19"])
+    not_after: str | None = Field(None, examples=["2025-06-30"])
+
+
 class PropositionDetail(PropositionSummary):
     locator: dict[str, Any] | None = None
     stated_confidence: dict[str, Any] | None = None
@@ -42,6 +49,9 @@ class PropositionDetail(PropositionSummary):
     match_profile: dict[str, Any] | None = None
     resolution: dict[str, Any] | None = None
     as_of: str | None = None
+    muted: bool = Field(False, description="an editor muted matching: no new suggestions (queued ones stay)")
+    muted_reason: str | None = None
+    evidence_window: EvidenceWindow = Field(default_factory=EvidenceWindow)
 
 
 class HistoryEntry(BaseModel):
@@ -70,6 +80,18 @@ class CommandResult(BaseModel):
     events: list[RecordedRef]
     match_id: str | None = None
     evidence_id: str | None = None
+
+
+class BulkRejectResult(BaseModel):
+    """A bulk reject: one MatchRejected per match, all in one transaction under one correlation id, each
+    recording the filter as `bulk_filter` (with dry_run: what would be rejected; nothing written)."""
+
+    rejected: int = Field(examples=[12])
+    match_ids: list[str]
+    filter: dict[str, Any] = Field(examples=[{"state": "suggested", "feed": "wire", "max_score": 0.5}])
+    dry_run: bool = False
+    correlation_id: str | None = None
+    events: list[RecordedRef]
 
 
 class MatchEvidence(BaseModel):

@@ -1,4 +1,5 @@
-"""The review queue (matches in one state, best first) and which proposition a match belongs to."""
+"""The review queue (matches in one state, best first), a filtered part of it, and which proposition a match
+belongs to."""
 
 from __future__ import annotations
 
@@ -82,3 +83,50 @@ def proposition_of_match(connection: sa.Connection, match_id: str) -> str | None
         sa.select(matches.c.proposition_id).where(matches.c.match_id == match_id)
     ).scalar()
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """A part of the review queue, as an editor narrows it for a bulk decision. Times are ISO strings:
+    published_after is inclusive, published_before exclusive; max_score is inclusive."""
+
+    proposition_id: str | None = None
+    feed: str | None = None
+    max_score: float | None = None
+    published_after: str | None = None
+    published_before: str | None = None
+    state: str = "suggested"
+
+    def is_empty(self) -> bool:
+        """No narrowing at all: the filter would select the whole queue."""
+        return all(getattr(self, name) is None for name in NARROWING)
+
+    def given(self) -> dict[str, Any]:
+        """The narrowing fields that were given, plus the state: what a bulk decision records."""
+        return {"state": self.state, **{n: v for n in NARROWING if (v := getattr(self, n)) is not None}}
+
+
+NARROWING = ("proposition_id", "feed", "max_score", "published_after", "published_before")
+
+
+def queue_part(connection: sa.Connection, part: QueueFilter) -> list[tuple[str, str]]:
+    """(match id, proposition id) of the matches in the filtered part of the queue, by proposition then match id.
+
+    Read on the caller's connection, so a unit of work sees the queue as of its own transaction."""
+    query = (
+        sa.select(matches.c.match_id, matches.c.proposition_id)
+        .select_from(matches.outerjoin(evidence, evidence.c.evidence_id == matches.c.evidence_id))
+        .where(matches.c.state == part.state)
+        .order_by(matches.c.proposition_id, matches.c.match_id)
+    )
+    if part.proposition_id is not None:
+        query = query.where(matches.c.proposition_id == part.proposition_id)
+    if part.feed is not None:
+        query = query.where(evidence.c.feed == part.feed)
+    if part.max_score is not None:
+        query = query.where(matches.c.score <= part.max_score)
+    if part.published_after is not None:
+        query = query.where(evidence.c.published_at >= part.published_after)
+    if part.published_before is not None:
+        query = query.where(evidence.c.published_at < part.published_before)
+    return [(match_id, proposition_id) for match_id, proposition_id in connection.execute(query)]

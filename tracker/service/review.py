@@ -1,16 +1,18 @@
-"""Review use cases: confirm, reject or retract a match, and attach evidence to a proposition by hand."""
+"""Review use cases: confirm, reject or retract a match, reject a filtered part of the queue at once, and attach
+evidence to a proposition by hand."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tracker.domain import evidence as evidence_domain
 from tracker.domain import proposition as domain
 from tracker.ingest.normalise import canonical_link
 from tracker.queries.evidence import evidence_id_for_link
-from tracker.queries.review import proposition_of_match
+from tracker.queries.review import QueueFilter, proposition_of_match, queue_part
 from tracker.repository.errors import Invalid
 from tracker.repository.unit_of_work import NotFound, UnitOfWork, evidence_stream, proposition_stream
 from tracker.store import ConcurrencyError, RecordedEvent
@@ -51,6 +53,47 @@ def reject(uow: UnitOfWork, match_id: str, reason: str = "", expected_version: i
 
 def retract(uow: UnitOfWork, match_id: str, reason: str = "", expected_version: int | None = None) -> Decided:
     return _on_match(uow, match_id, domain.RetractMatch(match_id=match_id, reason=reason), expected_version)
+
+
+@dataclass(frozen=True)
+class BulkRejected:
+    match_ids: list[str]
+    bulk_filter: dict[str, Any]  # as recorded in each MatchRejected
+    recorded: list[RecordedEvent]
+    version: int | None = None  # the proposition's version after, when the filter names one
+
+
+def reject_bulk(uow: UnitOfWork, part: QueueFilter, reason: str = "", *, everything: bool = False,
+                dry_run: bool = False, expected_version: int | None = None) -> BulkRejected:
+    """Reject every suggestion in the filtered part of the queue, one MatchRejected per match, in this unit of
+    work (so one transaction, contiguous positions and the unit's correlation id). Each event records the
+    filter as `bulk_filter`. An empty filter would reject the whole queue: refused unless `everything`.
+    `expected_version` (If-Match) applies only to a filter naming one proposition. `dry_run` writes nothing."""
+    if part.state != "suggested":
+        raise Invalid("invalid-filter", "only suggestions (state=suggested) can be rejected")
+    if part.is_empty() and not everything:
+        raise Invalid("empty-filter", "an empty filter would reject the whole queue; narrow it or say all=true")
+    if part.proposition_id is not None:
+        stream = proposition_stream(part.proposition_id)
+        loaded = uow.load(stream)
+        if loaded.state is None:
+            raise NotFound(f"no proposition {part.proposition_id}")
+        if expected_version is not None and expected_version != loaded.version:
+            raise ConcurrencyError(stream, expected_version, loaded.version)
+    elif expected_version is not None:
+        raise Invalid("if-match-not-applicable", "If-Match applies only to a filter naming one proposition")
+    recorded_filter = {**part.given(), **({"all": True} if everything else {})}
+    found = queue_part(uow.connection, part)
+    recorded: list[RecordedEvent] = []
+    if not dry_run:
+        for match_id, proposition_id in found:
+            recorded += uow.execute(
+                proposition_stream(proposition_id),
+                domain.RejectMatch(match_id=match_id, reason=reason, bulk_filter=recorded_filter),
+                defer_read_models=True,  # a proposition's row is written once, when the unit ends
+            )
+    version = uow.load(proposition_stream(part.proposition_id)).version if part.proposition_id is not None else None
+    return BulkRejected([match_id for match_id, _ in found], recorded_filter, recorded, version)
 
 
 @dataclass(frozen=True)
