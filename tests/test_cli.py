@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 import httpx
 import pytest
+import sqlalchemy
 import yaml
 
 from tests.conftest import ROOT
@@ -50,8 +51,9 @@ PROPOSITIONS_YAML = """\
 """
 
 
-def run(url: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRACKER_DATABASE_URL": url}
+def run(url: str, *args: str, cwd: Path = ROOT, **settings: str) -> subprocess.CompletedProcess[str]:
+    """The command in a subprocess; `settings` are extra TRACKER_* variables (feeds_file="...")."""
+    env = {**os.environ, "TRACKER_DATABASE_URL": url, **{f"TRACKER_{k.upper()}": v for k, v in settings.items()}}
     return subprocess.run(
         [sys.executable, "-m", "tracker.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
@@ -171,16 +173,73 @@ def test_replay_check_detects_tampered_read_models_and_replay_repairs(seeded_db:
     ("url", "args", "expected"),
     [
         ("sqlite:///{tmp}/no/such/dir/t.db", ("db", "upgrade"), ("unable to open database file",)),
-        ("sqlite:///{tmp}/no/such/dir/t.db", ("audit", "verify"), ("unable to open database file",)),
-        ("sqlite:///{tmp}/fresh.db", ("audit", "verify"), ("no such table", "tracker db upgrade")),
+        ("sqlite:///{tmp}/no/such/dir/t.db", ("audit", "verify"), ("no database at", "tracker db upgrade")),
+        ("sqlite:///{tmp}/fresh.db", ("audit", "verify"), ("no database at", "tracker db upgrade")),
         ("sqlite:///{tmp}/fresh.db", ("audit", "replay", "--check"), ("tracker db upgrade",)),
+        ("sqlite:///{tmp}/fresh.db", ("users", "list"), ("no database at", "tracker db upgrade")),
+        ("sqlite:///{tmp}/fresh.db", ("feeds", "list"), ("no database at",)),
+        ("sqlite:///{tmp}/fresh.db", ("ingest",), ("no database at",)),
+        ("sqlite:///{tmp}/fresh.db", ("audit", "replay", "--as-of", "2025-01-01"), ("no database at",)),
+        ("sqlite:///{tmp}/fresh.db", ("seed", "/no/such/seeds"), ("no database at",)),
         ("nosuchdb://x", ("audit", "verify"), ("TRACKER_DATABASE_URL",)),
-        ("sqlite:///{tmp}/fresh.db", ("seed", "/no/such/seeds"), ("seed file not found",)),
+        ("mysql://user:s3cret@localhost/tracker", ("users", "list"),
+         ("TRACKER_DATABASE_URL", "'mysql' is not supported", "sqlite", "postgresql+psycopg")),
+        ("mysql+pymysql://user:s3cret@localhost/tracker", ("db", "upgrade"), ("not supported",)),
+        ("postgresql+asyncpg://user@localhost/tracker", ("db", "upgrade"), ("not supported", "postgresql+psycopg")),
     ],
-    ids=["missing-dir-upgrade", "missing-dir-verify", "unmigrated-verify", "unmigrated-check", "bad-url", "no-seeds"],
+    ids=["missing-dir-upgrade", "missing-dir-verify", "missing-verify", "missing-check", "missing-users-list",
+         "missing-feeds-list", "missing-ingest", "missing-as-of", "missing-seed", "bad-url", "mysql", "pymysql",
+         "asyncpg"],
 )
 def test_user_mistakes_are_one_line(url: str, args: tuple[str, ...], expected: tuple[str, ...], tmp_path: Path) -> None:
-    assert_one_line_error(run(url.format(tmp=tmp_path), *args), *expected)
+    result = run(url.format(tmp=tmp_path), *args)
+    assert_one_line_error(result, *expected)
+    assert "s3cret" not in result.stderr + result.stdout
+    # Only `db upgrade` (and `serve`) may create a database: a read-only command on a typo creates no file.
+    assert not (tmp_path / "fresh.db").exists()
+
+
+def test_unmigrated_file_and_missing_seeds_are_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert_one_line_error(run(_url(empty), "audit", "verify"), "no such table", "tracker db upgrade")
+    assert run(_url(empty), "db", "upgrade").returncode == 0
+    assert_one_line_error(run(_url(empty), "seed", "/no/such/seeds"), "seed file not found")
+
+
+BAD_FEEDS = {
+    "feeds-table": ('[[feeds]]\nname = "Wire"\nurl = "https://example.org/rss"\n', ("[[feed]]", "'feeds'")),
+    "unknown-key": ('[[feed]]\nname = "Wire"\nurl = "https://example.org/rss"\nintervl = 30\n',
+                    ("unknown keys ['intervl']", "interval_minutes")),
+    "bad-toml": ('[[feed]\nname = "Wire"\n', ("invalid TOML",)),
+    "not-utf8": (b"[[feed]]\nname = '\xff'\n".decode("latin-1"), ("not UTF-8",)),
+}
+
+
+@pytest.mark.parametrize(
+    ("mistake", "command"),
+    [*((mistake, ("ingest",)) for mistake in sorted(BAD_FEEDS)),
+     ("feeds-table", ("feeds", "list")), ("unknown-key", ("serve", "--port", "0"))],
+    ids=lambda value: value if isinstance(value, str) else " ".join(value[:2]),
+)
+def test_feeds_file_mistakes_are_one_line(mistake: str, command: tuple[str, ...], tmp_path: Path) -> None:
+    text, expected = BAD_FEEDS[mistake]
+    feeds_file = tmp_path / "feeds.toml"
+    feeds_file.write_bytes(text.encode("latin-1"))
+    url = _url(tmp_path / "t.db")
+    assert run(url, "db", "upgrade").returncode == 0
+    result = run(url, *command, feeds_file=str(feeds_file), seeds_dir=str(tmp_path / "no-seeds"))
+    assert_one_line_error(result, str(feeds_file), *expected)
+
+
+def test_missing_postgresql_database_says_how_to_create_it() -> None:
+    base = os.environ.get("TRACKER_TEST_PG_URL")
+    if not base:
+        pytest.skip("needs TRACKER_TEST_PG_URL")
+    missing = sqlalchemy.engine.make_url(base).set(database="tracker_no_such_database")
+    for command in (("db", "upgrade"), ("users", "list")):
+        result = run(missing.render_as_string(hide_password=False), *command)
+        assert_one_line_error(result, '"tracker_no_such_database" does not exist', "createdb", "CREATE DATABASE")
 
 
 def test_garbage_file_and_bad_setting_are_one_line(tmp_path: Path) -> None:

@@ -10,6 +10,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MIN_DIGEST_SECRET_BYTES = 32  # HMAC-SHA256 key: shorter than the hash output is guessable sooner
 
 
+class ConfigFileError(ValueError):
+    """A configuration file (feeds.toml, ...) is unusable; the message says where and what, in one line.
+
+    Defined here, at the bottom of the layers, so the command line can report it without importing the code
+    that reads the file (the feeds reader brings httpx)."""
+
+
 class Settings(BaseSettings):
     # Errors never echo the value given: it may be the digest secret or a database password.
     model_config = SettingsConfigDict(env_prefix="TRACKER_", env_file=".env", extra="ignore",

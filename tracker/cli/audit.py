@@ -15,8 +15,8 @@ from tracker.audit.checks import verify_log
 from tracker.audit.export import write_export
 from tracker.audit.offline import verify_file
 from tracker.audit.proofs import prove_consistency, prove_inclusion
-from tracker.bootstrap import App, bootstrap
-from tracker.cli.common import UserError, friendly, progress
+from tracker.bootstrap import App
+from tracker.cli.common import UserError, friendly, open_store, progress
 from tracker.projections import rebuild
 from tracker.projections.asof import propositions_as_of
 from tracker.store.envelope import iso
@@ -37,7 +37,7 @@ def audit_verify(export_file: Path | None, public_key: str | None) -> None:
     if export_file is not None:
         _verify_export(export_file, public_key)
         return
-    app = bootstrap()
+    app = open_store()
     with progress(app.store.head(), "verifying") as bar:
         result = verify_log(app.store, trusted_key=public_key, progress=bar.update)
     if result.ok:
@@ -58,7 +58,7 @@ def audit_verify(export_file: Path | None, public_key: str | None) -> None:
 @friendly
 def audit_replay(check: bool, to_position: int | None, as_of: datetime | None, as_json: bool) -> None:
     """Drop and rebuild every read model from the events (or, with --as-of, print the state at a time)."""
-    app = bootstrap()
+    app = open_store()
     if as_of is not None:
         _print_as_of(app, as_of, as_json)
         return
@@ -82,7 +82,7 @@ def audit_replay(check: bool, to_position: int | None, as_of: datetime | None, a
 @friendly
 def audit_checkpoint() -> None:
     """Sign the log as it stands (size, RFC 6962 Merkle root, last hash) with the Ed25519 key and record it."""
-    app = bootstrap()
+    app = open_store()
     position, checkpoint = record_checkpoint(app.tracker, load_or_create_key(app.settings.audit_key_file))
     click.echo(json.dumps(checkpoint.to_dict(), indent=2))
     click.echo(f"checkpoint over positions 1..{checkpoint.size} recorded at position {position}")
@@ -94,7 +94,7 @@ def audit_checkpoint() -> None:
 @friendly
 def audit_prove(position: int) -> None:
     """Print (as JSON) and check the inclusion proof of the event at POSITION in the latest checkpoint."""
-    app = bootstrap()
+    app = open_store()
     latest = latest_checkpoint(app.store)
     if latest is None:
         raise UserError("no checkpoint yet: run `tracker audit checkpoint` first")
@@ -116,7 +116,7 @@ def audit_consistency(old: int, new: int | None) -> None:
     OLD and NEW are checkpoint sizes (the `size` field an auditor holds, i.e. a number of events), not
     positions of the checkpoint events; NEW defaults to the latest checkpoint.
     """
-    app = bootstrap()
+    app = open_store()
     if new is None:
         latest = latest_checkpoint(app.store)
         if latest is None:
@@ -137,7 +137,7 @@ def audit_consistency(old: int, new: int | None) -> None:
 @friendly
 def audit_export(out: Path) -> None:
     """Write every event as NDJSON (exact hashed text) plus a final signed checkpoint line."""
-    app = bootstrap()
+    app = open_store()
     with progress(app.store.head(), "exporting") as bar:  # the key after head(): a missing table creates no key
         key = load_or_create_key(app.settings.audit_key_file)
         position, checkpoint, created = write_export(app.tracker, out, key, progress=bar.update)

@@ -11,8 +11,7 @@ import sys
 import click
 import sqlalchemy as sa
 
-from tracker.bootstrap import bootstrap
-from tracker.cli.common import UserError, friendly
+from tracker.cli.common import UserError, friendly, open_store
 from tracker.ingest import fetchstate
 from tracker.projections.tables import feeds as feeds_table
 from tracker.repository.unit_of_work import NotFound
@@ -25,7 +24,7 @@ def ingest(feed_name: str | None) -> None:
     """One ingestion pass now over every enabled feed (due or not), with a summary."""
     from tracker.ingest.runner import enabled_feed_ids, feed_id_for, ingest_pass, load_and_sync
 
-    app = bootstrap()
+    app = open_store()
     load_and_sync(app.tracker, app.settings)
     feed_ids = enabled_feed_ids(app.tracker)
     if feed_name is not None:
@@ -55,7 +54,7 @@ def feeds_list() -> None:
     """Each feed's state: last fetch, HTTP status, error count, next check, items."""
     from tracker.ingest.runner import load_and_sync
 
-    app = bootstrap()
+    app = open_store()
     load_and_sync(app.tracker, app.settings)
     with app.store.engine.connect() as connection:
         rows = connection.execute(sa.select(feeds_table).order_by(feeds_table.c.feed_id)).all()
@@ -84,7 +83,7 @@ def feeds_enable(name: str) -> None:
     """Re-enable a disabled feed (its back-off is forgotten; it is polled at the next pass)."""
     from tracker.ingest.runner import enable_feed, feed_id_for
 
-    app = bootstrap()
+    app = open_store()
     feed_id = feed_id_for(name)
     try:
         with app.tracker.unit_of_work(actor="user:cli", correlation_id="cli:feeds-enable") as uow:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from tracker.bootstrap import bootstrap
-from tracker.cli.common import friendly
+from tracker.cli.common import friendly, open_store
 from tracker.seeding import seed
 
 
@@ -16,7 +15,7 @@ from tracker.seeding import seed
 @friendly
 def seed_command(path: Path | None) -> None:
     """Load the source and propositions from PATH (default: seeds/). A second run adds nothing."""
-    app = bootstrap()
+    app = open_store()
     result = seed(
         app.tracker, path or Path(app.settings.seeds_dir), article_dir=Path(app.settings.article_dir),
         progress=lambda pid: click.echo(f"  + {pid}"),

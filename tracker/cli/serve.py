@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from tracker.bootstrap import bootstrap_server
 from tracker.cli.common import friendly
+from tracker.config import get_settings
 
 
 @click.command("serve")
@@ -19,6 +22,8 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
 
     from tracker.api.serving import uvicorn_options
 
+    if not no_scheduler:
+        _check_feeds_file()  # before anything starts or is printed: a mistake in it is the only line shown
     server = bootstrap_server(with_scheduler=not no_scheduler, echo=click.echo)
     server.start()
     if server.scheduler is not None:
@@ -29,3 +34,13 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
         uvicorn.run(server.api, host=host, port=port, **uvicorn_options())
     finally:
         server.stop()
+
+
+def _check_feeds_file() -> None:
+    """Read feeds.toml once up front; FeedConfigError (one line, via `friendly`) names every problem in it."""
+    from tracker.ingest.feeds_config import load_feeds
+
+    settings = get_settings()
+    path = Path(settings.feeds_file)
+    if path.is_file():
+        load_feeds(path, allow_private=settings.allow_private_feeds)

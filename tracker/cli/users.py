@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tracker.bootstrap import bootstrap
-from tracker.cli.common import UserError, friendly
+from tracker.cli.common import UserError, friendly, open_store
 from tracker.domain.user import InvalidUser
 from tracker.service.users import add_user, list_users, revoke_user
 
@@ -22,7 +21,7 @@ def users() -> None:
 def users_add(name: str, role: str) -> None:
     """Create user NAME with ROLE and print its new token once."""
     try:
-        token = add_user(bootstrap().store.engine, name, role)
+        token = add_user(open_store().store.engine, name, role)
     except InvalidUser as error:
         raise UserError(str(error)) from None
     click.echo(token)
@@ -34,7 +33,7 @@ def users_add(name: str, role: str) -> None:
 @friendly
 def users_revoke(name: str) -> None:
     """Revoke NAME's token (a later `users add NAME` issues a new one)."""
-    if not revoke_user(bootstrap().store.engine, name):
+    if not revoke_user(open_store().store.engine, name):
         raise UserError(f"no active user {name}")
     click.echo(f"user {name} revoked")
 
@@ -43,5 +42,5 @@ def users_revoke(name: str) -> None:
 @friendly
 def users_list() -> None:
     """Users, roles and when they were created or revoked."""
-    for name, role, created, revoked in list_users(bootstrap().store.engine):
+    for name, role, created, revoked in list_users(open_store().store.engine):
         click.echo(f"{name:20} {role:8} created {created}" + (f" revoked {revoked}" if revoked else ""))

@@ -18,12 +18,14 @@ check, with resolution, happens on every fetch.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tracker.config import ConfigFileError
 from tracker.ingest import netguard
 from tracker.ingest.netguard import IPAddress
 
@@ -34,7 +36,7 @@ MAX_NAME_LENGTH = 100
 KNOWN_KEYS = frozenset({"name", "url", "path", "interval_minutes", "tags", "enabled", "sample"})
 
 
-class FeedConfigError(ValueError):
+class FeedConfigError(ConfigFileError):
     """feeds.toml is unusable; `problems` lists every problem found (all are reported at once)."""
 
     def __init__(self, source: Path, problems: list[str]) -> None:
@@ -103,7 +105,7 @@ def parse_feeds(
     problems: list[str] = []
     unknown_top = sorted(set(document) - {"feed"})
     if unknown_top:
-        problems.append(f"unknown top-level keys {unknown_top} (feeds go in [[feed]] tables)")
+        problems.append(f"unknown top-level keys {unknown_top} (each feed is a [[feed]] table)")
     entries = document.get("feed", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise FeedConfigError(source, [*problems, "'feed' must be an array of tables ([[feed]])"])
@@ -144,7 +146,9 @@ def _parse_entry(
 ) -> FeedConfig | None:
     unknown = sorted(set(entry) - KNOWN_KEYS)
     if unknown:
-        problems.append(f"{label}: unknown keys {unknown}")
+        hints = [f"{key!r} -> {close[0]!r}" for key in unknown
+                 if (close := difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1, cutoff=0.6))]
+        problems.append(f"{label}: unknown keys {unknown}" + (f" (did you mean {', '.join(hints)}?)" if hints else ""))
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append(f"{label}: 'name' is required and must be a non-empty string")

@@ -12,17 +12,49 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from tracker.store.errors import StoreError
+
 # Appends open their connection with this option so SQLite takes the write lock at BEGIN
 # (BEGIN IMMEDIATE); readers keep plain deferred transactions and never block each other.
 WRITE = {"tracker_write": True}
 log = logging.getLogger("tracker.store")
 
 
+# The dialects the store is written and tested for (the append lock, the triggers, the JSON text): anything
+# else is refused up front instead of failing on a missing driver (mysql:// -> "No module named 'MySQLdb'").
+SUPPORTED_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"})
+SUPPORTED_HINT = "sqlite (sqlite:///path/to/tracker.db) or postgresql+psycopg (postgresql+psycopg://user@host/db)"
+
+
+class UnsupportedDatabase(StoreError):
+    """TRACKER_DATABASE_URL names a database or driver the tracker does not support."""
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def check_database_url(url: str) -> None:
+    """Refuse a URL of a dialect or driver we do not support, naming the ones we do (no secret echoed)."""
+    drivername = sa.engine.make_url(url).drivername  # ArgumentError when it is no URL at all
+    if drivername not in SUPPORTED_DRIVERS:
+        raise UnsupportedDatabase(
+            f"TRACKER_DATABASE_URL: {drivername!r} is not supported; use {SUPPORTED_HINT}")
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist (None for other databases, memory and URI names):
+    commands that only use an existing store check this first, so a typo creates no empty database."""
+    parsed = sa.engine.make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    return None if path.exists() else path
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    check_database_url(url)
     if url.startswith("sqlite"):
         _private_sqlite_files(url)
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
