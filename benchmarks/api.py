@@ -16,10 +16,14 @@ hit each endpoint in turn for --seconds (after --warmup seconds not counted):
 - detail: GET /propositions/{random id};
 - queue: GET /matches?state=suggested&limit=50;
 - confirm: POST /matches/{id}/confirm {stance, note} with an Idempotency-Key, each on a different suggested
-  match (so none should be refused).
+  match (so none should be refused);
+- page: GET /record/propositions/{random id}, the public HTML page of a proposition (no token needed);
+- index: GET /record/?status=open&kind=prediction, the public HTML list, following its "Next page" link up to
+  --pages pages.
 Every non-2xx answer counts as an error. Closed-loop clients: with N clients in flight, latency is N over
 throughput (Little's law), so `--clients 1,32` also shows the latency of one request with no queue.
-Goal (issue 4): p95 under 20 ms for the reads and 50 ms for confirm. The last line printed is one JSON object.
+Goal (issue 4): p95 under 20 ms for the reads and 50 ms for confirm; the reader pages: 20 ms too.
+The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ from tracker.store import EventStore  # noqa: E402
 from tracker.store.engine import make_engine  # noqa: E402
 from tracker.store.migrate import upgrade  # noqa: E402
 
-GOALS_MS = {"list": 20.0, "detail": 20.0, "queue": 20.0, "confirm": 50.0}
+GOALS_MS = {"list": 20.0, "detail": 20.0, "queue": 20.0, "confirm": 50.0, "page": 20.0, "index": 20.0}
+NEXT_PAGE = re.compile(r'<a rel="next" href="([^"]+)"')
 COMMANDS_PER_UNIT = 1000
 ACTORS = ("Russia", "Ukraine", "United States", "China", "European Union", "NATO")
 TOPICS = ("ceasefire", "sanctions", "energy", "elections", "trade", "security")
@@ -238,6 +243,28 @@ def detail_step(ids: list[str]) -> Step:
     return step
 
 
+def page_step(ids: list[str]) -> Step:
+    async def step(client: httpx.AsyncClient) -> list[tuple[float, int]]:
+        ms, status, _ = await timed(client.get(f"/record/propositions/{random.choice(ids)}"))
+        return [(ms, status)]
+    return step
+
+
+def index_step(pages: int) -> Step:
+    async def step(client: httpx.AsyncClient) -> list[tuple[float, int]]:
+        out = []
+        url = "/record/?status=open&kind=prediction"
+        for _ in range(pages):
+            ms, status, response = await timed(client.get(url))
+            out.append((ms, status))
+            found = NEXT_PAGE.search(response.text) if status == 200 else None
+            if not found:
+                break
+            url = found.group(1).replace("&amp;", "&")
+        return out
+    return step
+
+
 async def queue_step(client: httpx.AsyncClient) -> list[tuple[float, int]]:
     ms, status, _ = await timed(client.get("/matches", params={"state": "suggested", "limit": 50}))
     return [(ms, status)]
@@ -319,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per endpoint and level")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run")
     parser.add_argument("--pages", type=int, default=5, help="pages of GET /propositions each client follows")
-    parser.add_argument("--endpoints", default="list,detail,queue,confirm")
+    parser.add_argument("--endpoints", default="list,detail,queue,page,index,confirm")
     parser.add_argument("--db", type=Path, help="SQLite file (generated when missing, reused otherwise)")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.clients.split(",")]
@@ -351,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                     pool = suggested_ids(db, int(2000 * (args.seconds + args.warmup)))
                     step: Step = confirm_step(pool)
                 else:
-                    step = {"list": list_step(args.pages), "detail": detail_step(ids), "queue": queue_step}[name]
+                    step = {"list": list_step(args.pages), "detail": detail_step(ids), "queue": queue_step,
+                            "page": page_step(ids), "index": index_step(args.pages)}[name]
                 figures = asyncio.run(run_endpoint(base, token, step, clients, args.seconds, args.warmup))
                 results.setdefault(name, []).append(figures)
                 print(f"{name} x{clients}: {figures}", file=sys.stderr)

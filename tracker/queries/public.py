@@ -116,7 +116,9 @@ def _confirmed(connection: sa.Connection, proposition_id: str) -> dict[str, tupl
         sa.select(matches.c.match_id, matches.c.stance, evidence.c.evidence_id, evidence.c.title, evidence.c.link,
                   evidence.c.feed, evidence.c.published_at)
         .select_from(matches.join(evidence, evidence.c.evidence_id == matches.c.evidence_id))
-        .where(matches.c.proposition_id == proposition_id, matches.c.state == "confirmed")
+        # coalesce() keeps SQLite (no ANALYZE statistics) from walking ix_matches_state, every confirmed match
+        # of every proposition (17 ms at 100,000 events), instead of this proposition's few rows.
+        .where(matches.c.proposition_id == proposition_id, sa.func.coalesce(matches.c.state, "") == "confirmed")
         .order_by(evidence.c.published_at.desc(), evidence.c.evidence_id)
     ).all()
     return {
