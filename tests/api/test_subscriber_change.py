@@ -65,3 +65,31 @@ def test_a_name_with_an_encoded_line_break_is_422_and_writes_nothing(api: Api) -
     assert api.head() == head
     listed = api.client.get("/subscribers", headers=api.auth("editor")).json()
     assert [s["name"] for s in listed] == ["Ana"]
+
+
+def test_the_editor_flag_is_set_on_add_and_change_as_events(api: Api) -> None:
+    subscriber_id = subscribe(api)
+    listed = api.client.get("/subscribers", headers=api.auth("editor")).json()
+    assert [s["editor"] for s in listed] == [False], "default: a reader"
+    head = api.head()
+    changed = api.client.patch(f"/subscribers/{subscriber_id}", json={"editor": True}, headers=api.auth("editor"))
+    assert changed.status_code == 200 and changed.json()["editor"] is True
+    events = list(api.store.read_all(head))
+    assert [(e.event_type, e.payload["changes"]) for e in events] == [("SubscriberChanged", {"editor": True})]
+    assert api.client.patch(f"/subscribers/{subscriber_id}", json={"editor": "yes"},
+                            headers=api.auth("editor")).status_code == 422
+    added = api.client.post("/subscribers", json={"email": "ed@example.org", "editor": True},
+                            headers=api.auth("editor"))
+    assert added.status_code == 201 and added.json()["editor"] is True
+    (event,) = [e for e in api.store.read_all(head) if e.event_type == "SubscriberAdded"]
+    assert event.payload["editor"] is True
+
+
+def test_subscriber_events_from_before_the_flag_mean_not_an_editor() -> None:
+    from tracker.domain.events import Event
+    from tracker.domain.subscriber import evolve
+
+    old = evolve(None, Event("SubscriberAdded", {
+        "subscriber_id": "s1", "email": "old@example.org", "name": "Old", "filters": {}, "quiet_weeks": "note"}))
+    assert old.editor is False
+    assert evolve(old, Event("SubscriberChanged", {"subscriber_id": "s1", "changes": {"editor": True}})).editor

@@ -127,7 +127,7 @@ def test_preview_and_status(client: TestClient, tracker: Tracker) -> None:
     week = this_week().label
     preview = client.get("/digests/preview", params={"week": week})
     assert preview.status_code == 200 and preview.json()["week"] == week and preview.json()["quiet"] is True
-    assert "<html" in preview.json()["html"] and "No changes this week" in preview.json()["text"]
+    assert "<html" in preview.json()["html"] and "Nothing new this week" in preview.json()["text"]
     as_ann = client.get("/digests/preview", params={"week": week, "subscriber": "ann@example.org", "format": "html"})
     assert as_ann.status_code == 200 and as_ann.headers["content-type"].startswith("text/html")
     assert "Hello Ann," in as_ann.text and "/unsubscribe?token=" in as_ann.text

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tracker.digest.compose import Change, EvidenceRef, NewEvidence, PropositionRef, Story, everything
 from tracker.digest.compose import Digest as DigestData
-from tracker.digest.compose import EvidenceRef, NewEvidence, PropositionRef, everything
 from tracker.digest.deliver import BadSmtpUrl, Envelope, build_message, parse_smtp_url
 from tracker.digest.render import BadBaseUrl, render, safe_url
 from tracker.digest.tokens import BadToken, load_or_create_secret, make_token, read_token
@@ -101,11 +101,13 @@ def test_only_http_links_are_kept(url: str | None, ok: bool) -> None:
 def _digest(title: str, link: str | None) -> DigestData:
     base = everything()
     prop = PropositionRef("p-1", "A made-up <i>statement</i>", "claim", "supported")
-    item = NewEvidence(prop, EvidenceRef("e", title, link, None, "supports"), "Wed 26 Mar 12:00")
+    found = EvidenceRef("e", title, link, None, "supports")
+    item = NewEvidence(prop, found, "Wed 26 Mar 12:00")
+    story = Story(prop, (Change("Wed 26 Mar 12:00", "new evidence supports it", "open", "supported", (found,)),))
     return DigestData(
         week="2025-W13", first_day=datetime(2025, 3, 24).date(), last_day=datetime(2025, 3, 30).date(),
         timezone="UTC", subscriber_id=base.subscriber_id, email=base.email, name="<b>Editor</b>",
-        quiet_weeks="note", filtered=False, new_evidence=(("supports", (item,)),),
+        quiet_weeks="note", filtered=False, new_evidence=(("supports", (item,)),), stories=(story,),
     )
 
 
@@ -115,7 +117,7 @@ def test_render_escapes_html_and_drops_unsafe_links() -> None:
     assert "<img" not in rendered.html and "&lt;img src=https://evil.example/x.png&gt;" in rendered.html
     assert "javascript:" not in rendered.html and "javascript:" not in rendered.text
     assert "&lt;b&gt;Editor&lt;/b&gt;" in rendered.html and "<i>" not in rendered.html
-    assert 'href="https://tracker.example/propositions/p-1"' in rendered.html
+    assert 'href="https://tracker.example/record/propositions/p-1"' in rendered.html
     assert "Hello <b>Editor</b>," in rendered.text, "the text part is not HTML-escaped"
     assert "&lt;" not in rendered.text
     with pytest.raises(BadBaseUrl):

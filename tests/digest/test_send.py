@@ -40,7 +40,7 @@ def test_each_subscriber_gets_one_multipart_message_with_the_right_headers(
     for body in (text, html):
         assert "Shelling resumes along the made-up border" in body
         assert "Delegations arrive in Utopia" in body
-        assert "https://tracker.example/propositions/truce-holds" in body
+        assert "https://tracker.example/record/propositions/truce-holds" in body
     assert "Brier score 0.490" in text  # stated 0.3, confirmed: (0.3 - 1)^2
     assert "open -> contradicted" in text and "FALLING DUE IN THE NEXT 30 DAYS (1)" in text
     assert "<img" not in html and "<link" not in html and "<script" not in html
@@ -222,7 +222,7 @@ def test_quiet_week_sends_a_short_note_or_nothing_as_chosen(
     assert report.skipped and report.skipped[0][0] == "skip@example.org"
     (note,) = smtp.recorder.to("note@example.org")
     assert "no changes" in note["Subject"]
-    assert "No changes this week" in note.get_body(("plain",)).get_content()
+    assert "Nothing new this week" in note.get_body(("plain",)).get_content()
     assert send_week(tracker, settings, this_week()).skipped == [], "the skip is recorded once"
 
 
@@ -266,7 +266,7 @@ def test_resolution_of_a_claim_is_listed_without_a_brier_score(
     subscribe(tracker, "eve@example.org", kinds=["claim"])
     send_week(tracker, settings, this_week())
     text = smtp.recorder.to("eve@example.org")[0].get_body(("plain",)).get_content()
-    assert "RESOLVED THIS WEEK (1)" in text and "not scored" in text and "Brier score" not in text
+    assert "resolved: confirmed" in text and "not scored" in text and "Brier score" not in text
 
 
 def test_read_models_still_match_a_replay_after_subscribers_and_digests(

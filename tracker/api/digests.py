@@ -32,14 +32,21 @@ def _week(settings: Settings, label: str | None) -> IsoWeek:
         raise Invalid("invalid-week", str(error)) from None
 
 
-@router.get("/digests/preview", response_model=None)
+@router.get("/digests/preview", response_model=None, responses={
+    200: {"description": "the digest: JSON, or the mail's HTML or text part (`format`)",
+          "content": {"application/json": {}, "text/html": {"schema": {"type": "string"}},
+                      "text/plain": {"schema": {"type": "string"}}}},
+    404: {"description": "no subscriber has that address"},
+    422: {"description": "not a week, or not a plain address"}})
 def preview_digest(
     tracker: Track, settings: Config, _: Editor, week: str | None = None, subscriber: str | None = None,
-    format: Literal["json", "html", "text"] = "json",
+    format: Literal["json", "html", "text"] = "json", editor: bool = False,
 ) -> Any:
-    """The digest of `week` (default: the last ended one) as `subscriber` (an email) would get it, or unfiltered."""
+    """The digest of `week` (default: the last ended one; the current week shows what was recorded so far) as
+    `subscriber` (an email) would get it, or unfiltered as a reader (editor=true: as an editor, with the review
+    backlog)."""
     try:
-        result = service.preview(tracker, settings, _week(settings, week), subscriber)
+        result = service.preview(tracker, settings, _week(settings, week), subscriber, editor=editor)
     except InvalidCommand as error:
         raise Invalid("invalid-email", str(error)) from None
     except LookupError as error:
@@ -53,8 +60,9 @@ def preview_digest(
     digest = result.digest
     return {
         "week": digest.week, "subscriber": None if subscriber is None else digest.email,
-        "subject": result.rendered.subject, "quiet": digest.quiet,
+        "subject": result.rendered.subject, "quiet": digest.quiet, "editor": digest.editor,
         "counts": {
+            "propositions": len(digest.stories), "changes": digest.change_count,
             "status_changes": len(digest.status_changes), "new_evidence": digest.new_evidence_count,
             "awaiting_review": digest.review.count, "due_soon": len(digest.due_soon),
             "overdue": len(digest.overdue), "resolved": len(digest.resolved),

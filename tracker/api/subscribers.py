@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from tracker.api.auth import require
 from tracker.api.commanding import COMMAND, Outcome, run_command
@@ -52,6 +52,7 @@ class SubscriberBody(BaseModel):
     filters: Filters = Field(default_factory=Filters)
     quiet_weeks: Literal["note", "skip"] = Field(
         "note", description="a week with nothing to report: send a short note, or nothing")
+    editor: StrictBool = Field(False, description="an editor: the digest also shows the review backlog")
 
 
 class SubscriberChange(BaseModel):
@@ -61,6 +62,7 @@ class SubscriberChange(BaseModel):
     name: str | None = Field(None, max_length=200, examples=["A. Reader"])
     filters: Filters | None = None
     quiet_weeks: Literal["note", "skip"] | None = None
+    editor: StrictBool | None = Field(None, description="an editor: the digest also shows the review backlog")
 
 
 class SubscriberOut(BaseModel):
@@ -69,6 +71,7 @@ class SubscriberOut(BaseModel):
     name: str
     filters: dict[str, list[str]]
     quiet_weeks: str
+    editor: bool
     active: bool
     subscription: int
     version: int
@@ -76,7 +79,7 @@ class SubscriberOut(BaseModel):
 
 def _out(row: SubscriberRow) -> SubscriberOut:
     return SubscriberOut(id=row.id, email=row.email, name=row.name, filters=row.filters, quiet_weeks=row.quiet_weeks,
-                         active=row.active, subscription=row.subscription, version=row.version)
+                         editor=row.editor, active=row.active, subscription=row.subscription, version=row.version)
 
 
 def _outcome(status: int, row: SubscriberRow) -> Outcome:
@@ -89,7 +92,8 @@ def add_subscriber(body: SubscriberBody, request: Request, tracker: Track, user:
     """Subscribe an address to the weekly digest, optionally only for some actors, topics, kinds or propositions."""
 
     def work(uow: UnitOfWork, _expected: int | None) -> Outcome:
-        return _outcome(201, subscribers.add(uow, body.email, body.name, body.filters.model_dump(), body.quiet_weeks))
+        return _outcome(201, subscribers.add(uow, body.email, body.name, body.filters.model_dump(), body.quiet_weeks,
+                                             body.editor))
 
     return run_command(request, tracker, user, body.model_dump(), work)
 
@@ -114,12 +118,12 @@ def remove_subscriber(subscriber_id: str, request: Request, tracker: Track, user
               responses={404: {"description": "unknown subscriber"}, 409: {"description": "not subscribed"}})
 def change_subscriber(subscriber_id: str, body: SubscriberChange, request: Request, tracker: Track,
                       user: Editor) -> JSONResponse:
-    """Change a subscriber's name, filters or quiet-week choice (SubscriberChanged)."""
+    """Change a subscriber's name, filters, quiet-week choice or editor flag (SubscriberChanged)."""
 
     def work(uow: UnitOfWork, _expected: int | None) -> Outcome:
         return _outcome(200, subscribers.change(
             uow, subscriber_id, name=body.name, filters=body.filters.model_dump() if body.filters else None,
-            quiet_weeks=body.quiet_weeks,
+            quiet_weeks=body.quiet_weeks, editor=body.editor,
         ))
 
     return run_command(request, tracker, user, {"subscriber_id": subscriber_id, **body.model_dump()}, work)

@@ -44,24 +44,30 @@ def digest() -> None:
 @click.option("--subscriber", "email", help="As this subscriber sees it (default: unfiltered).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the files (default: <outbox>/preview).")
+@click.option("--editor", is_flag=True, help="Unfiltered, as an editor subscriber sees it (with the review backlog).")
 @digest_errors
-def digest_preview(week: str | None, email: str | None, out_dir: Path | None) -> None:
-    """Render a week's digest to an HTML and a text file, and print where they are."""
+def digest_preview(week: str | None, email: str | None, out_dir: Path | None, editor: bool) -> None:
+    """Render a week's digest to an HTML and a text file, and print where they are.
+
+    Any week can be previewed, the current one too (what was recorded so far); only ended weeks can be sent."""
     app = bootstrap()
     target = IsoWeek.parse(week) if week else last_ended_week(app.settings)
-    result = preview(app.tracker, app.settings, target, email)
+    result = preview(app.tracker, app.settings, target, email, editor=editor)
     html, text = write_preview(result, out_dir or Path(app.settings.outbox_dir) / "preview")
     click.echo(f"subject: {result.rendered.subject}")
+    digest = result.digest
+    click.echo(f"propositions with changes: {len(digest.stories)} ({digest.change_count} change(s))")
     click.echo(f"html: {html}")
     click.echo(f"text: {text}")
 
 
 @digest.command("send")
-@click.option("--week", help="ISO week such as 2025-W13 (default: the last ended week).")
+@click.option("--week", help="An ended ISO week such as 2025-W13 (default: the last ended week).")
 @click.option("--retry-now", is_flag=True, help="Retry failed addresses now, ignoring their back-off.")
 @digest_errors
 def digest_send(week: str | None, retry_now: bool) -> None:
-    """Send a week's digest now to everyone not yet served (a rerun sends nothing twice)."""
+    """Send an ended week's digest now to every subscriber not yet served, including those added since an
+    earlier send (a rerun sends nothing twice). A week that has not ended is refused."""
     app = bootstrap()
     target = IsoWeek.parse(week) if week else last_ended_week(app.settings)
     where = "SMTP" if app.settings.smtp_url else f"outbox {app.settings.outbox_dir}/"

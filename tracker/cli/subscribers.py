@@ -35,9 +35,10 @@ def subscribers() -> None:
               help="Always include this proposition id (repeatable).")
 @click.option("--quiet-weeks", type=QUIET_WEEKS, default="note", show_default=True,
               help="A week with nothing to report: send a short note, or nothing.")
+@click.option("--editor", is_flag=True, help="An editor: the digest also shows the review backlog.")
 @digest_errors
 def subscribers_add(email: str, name: str, actors: tuple[str, ...], topics: tuple[str, ...],
-                    kinds: tuple[str, ...], propositions: tuple[str, ...], quiet_weeks: str) -> None:
+                    kinds: tuple[str, ...], propositions: tuple[str, ...], quiet_weeks: str, editor: bool) -> None:
     """Subscribe EMAIL to the weekly digest."""
     app = bootstrap()
     filters = {"actors": list(actors), "topics": list(topics), "kinds": list(kinds),
@@ -45,8 +46,8 @@ def subscribers_add(email: str, name: str, actors: tuple[str, ...], topics: tupl
     subscriber_id = subscriber_id_for(email)
     with app.tracker.unit_of_work(actor="system:cli") as uow:
         uow.execute(subscriber_stream(subscriber_id),
-                    AddSubscriber(email=email, name=name, filters=filters, quiet_weeks=quiet_weeks))
-    click.echo(f"subscribed {normalise_email(email)} (id {subscriber_id})")
+                    AddSubscriber(email=email, name=name, filters=filters, quiet_weeks=quiet_weeks, editor=editor))
+    click.echo(f"subscribed {normalise_email(email)} (id {subscriber_id}){' as an editor' if editor else ''}")
 
 
 @subscribers.command("change")
@@ -61,10 +62,12 @@ def subscribers_add(email: str, name: str, actors: tuple[str, ...], topics: tupl
 @click.option("--everything", is_flag=True, help="Drop every filter: follow everything.")
 @click.option("--quiet-weeks", type=QUIET_WEEKS, default=None,
               help="A week with nothing to report: send a short note, or nothing.")
+@click.option("--editor/--no-editor", default=None,
+              help="An editor's digest also shows the review backlog (default: unchanged).")
 @digest_errors
 def subscribers_change(email: str, name: str | None, actors: tuple[str, ...], topics: tuple[str, ...],
                        kinds: tuple[str, ...], propositions: tuple[str, ...], everything: bool,
-                       quiet_weeks: str | None) -> None:
+                       quiet_weeks: str | None, editor: bool | None) -> None:
     """Change what EMAIL receives. Any filter option replaces all the old filters."""
     filters = None
     if everything or actors or topics or kinds or propositions:
@@ -73,7 +76,7 @@ def subscribers_change(email: str, name: str | None, actors: tuple[str, ...], to
     app = bootstrap()
     with app.tracker.unit_of_work(actor="system:cli") as uow:
         recorded = uow.execute(subscriber_stream(subscriber_id_for(email)),
-                               ChangeSubscriber(name=name, filters=filters, quiet_weeks=quiet_weeks))
+                               ChangeSubscriber(name=name, filters=filters, quiet_weeks=quiet_weeks, editor=editor))
     click.echo(f"changed {email.strip()}" if recorded else f"{email.strip()}: nothing to change")
 
 
@@ -85,7 +88,7 @@ def subscribers_list(show_all: bool) -> None:
     found = load_subscribers(bootstrap().store, active_only=not show_all)
     for s in sorted(found.values(), key=lambda s: s.email):
         follows = "; ".join(f"{k}={','.join(v)}" for k, v in s.filters.items() if v) or "everything"
-        state = "" if s.active else "  (removed)"
+        state = ("  (editor)" if s.editor else "") + ("" if s.active else "  (removed)")
         click.echo(f"{s.email:40} {s.name[:24]:24} quiet={s.quiet_weeks:4} follows {follows}{state}")
     click.echo(f"{len(found)} subscriber(s)", err=True)
 

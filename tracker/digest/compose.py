@@ -2,8 +2,11 @@
 
 `snapshot` folds the log up to the end of the week (state as it stood when the week closed, so a preview
 on Wednesday says what Monday's mail said) and collects the week's own events; `compose` filters that
-to what one subscriber follows. A week's events are those *recorded* in [Monday 00:00, next Monday) in
-the tracker's time zone: when the tracker learnt of them, which never changes once the week is over.
+to what one subscriber follows and groups it by proposition: one story per proposition, its changes in
+the order they were recorded, each said in words (a status change is told with what caused it). The
+review backlog (suggestions awaiting an editor) is for editors only. A week's events are those *recorded*
+in [Monday 00:00, next Monday) in the tracker's time zone: when the tracker learnt of them, which never
+changes once the week is over.
 """
 
 from __future__ import annotations
@@ -86,6 +89,26 @@ class Resolved:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One thing that happened to a proposition this week, in words, for a reader."""
+
+    at: str  # local date and time, for reading
+    what: str  # e.g. "new evidence supports it", "reopened by an editor", "resolved: confirmed"
+    old: str | None = None  # the status before, when this moved it
+    new: str | None = None  # the status after
+    evidence: tuple[EvidenceRef, ...] = ()
+    detail: str | None = None  # e.g. "stated probability 0.30, Brier score 0.490"
+
+
+@dataclass(frozen=True)
+class Story:
+    """A proposition and everything that happened to it this week, in order."""
+
+    proposition: PropositionRef
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
 class Digest:
     week: str
     first_day: date
@@ -102,11 +125,17 @@ class Digest:
     due_soon: tuple[Due, ...] = ()
     overdue: tuple[Due, ...] = ()
     resolved: tuple[Resolved, ...] = ()
+    stories: tuple[Story, ...] = ()  # what the mail shows: the week grouped by proposition
+    editor: bool = False  # the reader is an editor: the review backlog is shown
 
     @property
     def quiet(self) -> bool:
         """Nothing happened this week (standing items such as overdue ones are not news)."""
-        return not (self.status_changes or self.new_evidence or self.resolved)
+        return not (self.stories or self.status_changes or self.new_evidence or self.resolved)
+
+    @property
+    def change_count(self) -> int:
+        return sum(len(story.changes) for story in self.stories)
 
     @property
     def new_evidence_count(self) -> int:
@@ -144,6 +173,20 @@ class _Resolution:
 
 
 @dataclass
+class _Fact:
+    """One event of the week on a proposition, with the status change it caused (if any)."""
+
+    proposition_id: str
+    type: str
+    at: str
+    payload: dict[str, Any]
+    evidence_ids: tuple[str, ...] = ()
+    stance: str | None = None
+    automatic: bool = False
+    status: tuple[str, str] | None = None
+
+
+@dataclass
 class WeekSnapshot:
     week: IsoWeek
     timezone: str
@@ -153,6 +196,7 @@ class WeekSnapshot:
     changes: list[_Change] = field(default_factory=list)
     confirmations: list[_Confirmation] = field(default_factory=list)
     resolutions: list[_Resolution] = field(default_factory=list)
+    facts: list[_Fact] = field(default_factory=list)
 
     @property
     def digest_date(self) -> date:
@@ -166,6 +210,7 @@ def snapshot(week: IsoWeek, timezone: str, events: Iterable[RecordedEvent]) -> W
     start, end = week.bounds(tz)
     snap = WeekSnapshot(week, timezone)
     last_fact: dict[str, tuple[str, dict[str, Any]]] = {}
+    last_week_fact: dict[str, _Fact] = {}  # the proposition's previous event, when it was a fact of the week
     for event in events:
         if event.recorded_at >= end:
             continue
@@ -188,6 +233,7 @@ def snapshot(week: IsoWeek, timezone: str, events: Iterable[RecordedEvent]) -> W
         in_week = event.recorded_at >= start
         if event.event_type != "StatusChanged":
             last_fact[pid] = (event.event_type, payload)
+        cause_fact = last_week_fact.pop(pid, None)
         if not in_week:
             continue
         if event.event_type == "StatusChanged":
@@ -195,7 +241,15 @@ def snapshot(week: IsoWeek, timezone: str, events: Iterable[RecordedEvent]) -> W
             snap.changes.append(_Change(
                 pid, payload["from"], payload["to"], event.recorded_at, cause_type, _cause_evidence(state, cause),
             ))
-        elif event.event_type == "MatchConfirmed":
+            if cause_fact is None:  # the cause is not a fact of this week (should not happen: one append)
+                cause_fact = _Fact(pid, payload.get("because", ""), event.recorded_at, {},
+                                   _cause_evidence(state, cause))
+                snap.facts.append(cause_fact)
+            cause_fact.status = (payload["from"], payload["to"])
+            continue
+        last_week_fact[pid] = _fact(pid, state, event.event_type, payload, event.recorded_at)
+        snap.facts.append(last_week_fact[pid])
+        if event.event_type == "MatchConfirmed":
             match = state.matches[payload["match_id"]]
             snap.confirmations.append(_Confirmation(
                 pid, match.match_id, match.evidence_id, payload["stance"], bool(payload.get("automatic")),
@@ -204,6 +258,18 @@ def snapshot(week: IsoWeek, timezone: str, events: Iterable[RecordedEvent]) -> W
         elif event.event_type == "PropositionResolved":
             snap.resolutions.append(_Resolution(pid, payload["outcome"], payload.get("brier"), event.recorded_at))
     return snap
+
+
+def _fact(pid: str, state: proposition.Proposition, kind: str, payload: dict[str, Any], at: str) -> _Fact:
+    match = state.matches.get(payload.get("match_id", ""))
+    if kind == "MatchConfirmed" and match is not None:
+        return _Fact(pid, kind, at, payload, (match.evidence_id,), payload.get("stance"),
+                     bool(payload.get("automatic")))
+    if kind == "MatchRetracted" and match is not None:
+        return _Fact(pid, kind, at, payload, (match.evidence_id,), match.stance)
+    if kind == "PropositionResolved":
+        return _Fact(pid, kind, at, payload, tuple(payload.get("evidence_ids") or ()))
+    return _Fact(pid, kind, at, payload)
 
 
 def _cause_evidence(state: proposition.Proposition, cause: dict[str, Any]) -> tuple[str, ...]:
@@ -279,13 +345,78 @@ def compose(snap: WeekSnapshot, subscriber: Subscriber) -> Digest:
                  local(r.at))
         for r in snap.resolutions if r.proposition_id in followed
     )
+    stories = _stories(snap, followed, ref, evidence, local)
     filtered = any(subscriber.filters.get(k) for k in FILTER_KEYS)
     return Digest(
         week=snap.week.label, first_day=snap.week.monday, last_day=snap.week.sunday, timezone=snap.timezone,
         subscriber_id=subscriber.subscriber_id, email=subscriber.email, name=subscriber.name,
         quiet_weeks=subscriber.quiet_weeks, filtered=filtered, status_changes=changes,
         new_evidence=new_evidence, review=review, due_soon=due_soon, overdue=overdue, resolved=resolved,
+        stories=stories, editor=subscriber.editor,
     )
+
+
+# Facts a reader is told about even when they moved no status; the others (a suggestion, a rejected one,
+# the matcher's controls) are shown only when they did.
+_STANCE_WORDS = {"supports": "supports it", "contradicts": "contradicts it", "context": "adds context"}
+
+
+def _words(fact: _Fact) -> str | None:
+    """What happened, in words; None for a fact readers are not told about on its own."""
+    data = fact.payload
+    match fact.type:
+        case "PropositionRegistered":
+            return "added to the record"
+        case "MatchConfirmed":
+            return f"new evidence {_STANCE_WORDS.get(fact.stance or '', 'was added')}"
+        case "MatchRetracted":
+            return "an editor withdrew evidence counted earlier"
+        case "PropositionResolved":
+            return f"resolved: {data.get('outcome', 'decided')}"
+        case "PropositionReopened":
+            return "reopened by an editor"
+        case "PropositionWithdrawn":
+            return "withdrawn by an editor"
+        case "PropositionAmended":
+            changed = data.get("changes") or {}
+            return "reworded by an editor" if "statement" in changed else "details amended by an editor"
+        case "MatchRejected":
+            return "an editor set a suggested item aside" if fact.status else None
+    return "updated" if fact.status else None
+
+
+def _stories(snap: WeekSnapshot, followed: dict[str, proposition.Proposition], ref: Any, evidence: Any,
+             local: Any) -> tuple[Story, ...]:
+    changes: dict[str, list[Change]] = {}  # insertion order: the proposition's first change of the week
+    for fact in snap.facts:
+        if fact.proposition_id not in followed:
+            continue
+        what = _words(fact)
+        if what is None:
+            continue
+        detail = None
+        if fact.type == "PropositionResolved":
+            detail = _scored(snap.propositions[fact.proposition_id], fact.payload)
+        old, new = fact.status or (None, None)
+        items = tuple(
+            evidence(e, fact.stance, fact.automatic) if fact.stance else _with_stance(snap, fact.proposition_id, e,
+                                                                                      evidence)
+            for e in fact.evidence_ids
+        )
+        changes.setdefault(fact.proposition_id, []).append(Change(local(fact.at), what, old, new, items, detail))
+    return tuple(Story(ref(pid), tuple(lines)) for pid, lines in changes.items())
+
+
+def _scored(state: proposition.Proposition, payload: dict[str, Any]) -> str | None:
+    if state.kind != "prediction":
+        return "a claim or prescription: not scored"
+    parts = []
+    if state.probability is not None:
+        parts.append(f"stated probability {state.probability:.2f}")
+    brier = payload.get("brier")
+    parts.append(f"Brier score {brier:.3f} (0 is a perfect forecast, 1 the worst)" if brier is not None
+                 else "not scored")
+    return ", ".join(parts)
 
 
 def _with_stance(snap: WeekSnapshot, pid: str, evidence_id: str, make: Any) -> EvidenceRef:
@@ -313,7 +444,9 @@ def _due(
     return tuple(soon), tuple(late)
 
 
-def everything(email: str = "preview@policy-tracker.invalid") -> Subscriber:
-    """A subscriber with no filters: what an editor previews when no subscriber is named."""
-    return Subscriber("preview", email, "Editor preview", {k: [] for k in FILTER_KEYS}, "note")
+def everything(email: str = "preview@policy-tracker.invalid", *, editor: bool = False) -> Subscriber:
+    """A subscriber with no filters: what an editor previews when no subscriber is named (as a reader sees
+    it, or with editor=True as an editor subscriber sees it, review backlog included)."""
+    return Subscriber("preview", email, "Editor preview" if editor else "Reader preview",
+                      {k: [] for k in FILTER_KEYS}, "note", editor=editor)
 

@@ -1,5 +1,8 @@
 """Digest -> subject, plain text and HTML, from the Jinja2 templates shipped in the package.
 
+Both parts say the same: each proposition once as a heading with its week's changes beneath, every link
+to the public reader pages (tracker.web.urls), the review backlog only in an editor's digest.
+
 HTML autoescapes everything (titles come from feeds and may hold markup); links are only ever http(s)
 (anything else is dropped, not rewritten); no remote images; CSS is inline for mail clients.
 """
@@ -9,11 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from tracker.digest.compose import Digest
+from tracker.web.urls import public_url
 
 _SPACE = re.compile(r"\s+")
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\"'<>\\`]")
@@ -88,13 +92,14 @@ def render(digest: Digest, *, public_base_url: str, unsubscribe_url: str | None)
     base = base_url(public_base_url)
 
     def proposition_url(proposition_id: str) -> str:
-        return f"{base}/propositions/{quote(proposition_id, safe='')}"
+        return public_url(base, "proposition", proposition_id)  # the public reader page (tracker/web)
 
     context = {
         "d": digest,
         "subject": subject(digest),
         "proposition_url": proposition_url,
         "base_url": base,
+        "record_url": public_url(base, "index"),
         "unsubscribe_url": safe_url(unsubscribe_url),
     }
     env = environment()

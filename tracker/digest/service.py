@@ -62,6 +62,7 @@ def load_subscribers(store: EventStore, *, active_only: bool = False) -> dict[st
         row.subscriber_id: Subscriber(
             subscriber_id=row.subscriber_id, email=row.email, name=row.name, filters=json.loads(row.filters),
             quiet_weeks=row.quiet_weeks, active=bool(row.active), subscription=row.subscription,
+            editor=bool(row.editor),
         )
         for row in rows
     }
@@ -114,8 +115,10 @@ class Preview:
     rendered: Rendered
 
 
-def preview(tracker: Tracker, settings: Settings, week: IsoWeek, email: str | None = None) -> Preview:
-    """The digest one subscriber (or, with no email, an unfiltered reader) gets for the week."""
+def preview(tracker: Tracker, settings: Settings, week: IsoWeek, email: str | None = None, *,
+            editor: bool = False) -> Preview:
+    """The digest one subscriber (or, with no email, an unfiltered reader; an editor with editor=True) gets for
+    the week. A week not over yet can be previewed: it shows what was recorded so far."""
     subscriber: Subscriber | None = None
     if email is not None:
         wanted = subscriber_id_for(email)
@@ -123,7 +126,7 @@ def preview(tracker: Tracker, settings: Settings, week: IsoWeek, email: str | No
         if subscriber is None:
             raise LookupError(f"no subscriber {normalise_email(email)}")
     snap = load_snapshot(tracker.store, week, settings.timezone)
-    digest = compose(snap, subscriber or everything())
+    digest = compose(snap, subscriber or everything(editor=editor))
     return Preview(digest, render_for(settings, digest, subscriber))
 
 

@@ -3,7 +3,8 @@
 The stream id comes from the address (see subscriber_id_for), so one address is one stream: adding the same
 address twice is refused by the aggregate itself, and two concurrent adds meet on the stream version.
 A removed subscriber may subscribe again; `subscription` counts the subscriptions, so an unsubscribe
-link from an earlier subscription cannot end a later one.
+link from an earlier subscription cannot end a later one. `editor` marks a subscriber whose digest also shows
+the review backlog (suggestions awaiting an editor); events written before the flag existed mean false.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class AddSubscriber:
     name: str = ""
     filters: dict[str, list[str]] = field(default_factory=dict)
     quiet_weeks: str = "note"
+    editor: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class ChangeSubscriber:
     name: str | None = None
     filters: dict[str, list[str]] | None = None
     quiet_weeks: str | None = None
+    editor: bool | None = None
 
 
 Command = AddSubscriber | RemoveSubscriber | ChangeSubscriber
@@ -81,6 +84,7 @@ class Subscriber:
     quiet_weeks: str
     active: bool = True
     subscription: int = 1
+    editor: bool = False
 
 
 def normalise_email(email: str) -> str:
@@ -166,6 +170,12 @@ def normalise_filters(filters: Any) -> dict[str, list[str]]:
     return out
 
 
+def _check_editor(editor: Any) -> bool:
+    if not isinstance(editor, bool):
+        raise InvalidCommand("editor must be true or false")
+    return editor
+
+
 # ---- decide / evolve ------------------------------------------------------------------------------
 
 def decide(state: Subscriber | None, command: Command) -> list[Event]:
@@ -178,6 +188,7 @@ def decide(state: Subscriber | None, command: Command) -> list[Event]:
         return [Event("SubscriberAdded", {
             "subscriber_id": subscriber_id_for(email), "email": email, "name": _check_name(command.name),
             "filters": normalise_filters(command.filters), "quiet_weeks": command.quiet_weeks,
+            "editor": _check_editor(command.editor),
         })]
     if isinstance(command, RemoveSubscriber):
         if state is None:
@@ -201,6 +212,8 @@ def decide(state: Subscriber | None, command: Command) -> list[Event]:
             if command.quiet_weeks not in QUIET_WEEKS:
                 raise InvalidCommand(f"quiet_weeks must be one of {', '.join(QUIET_WEEKS)}")
             wanted["quiet_weeks"] = command.quiet_weeks
+        if command.editor is not None:
+            wanted["editor"] = _check_editor(command.editor)
         changes = {k: v for k, v in wanted.items() if getattr(state, k) != v}
         if not changes:
             return []
@@ -216,6 +229,7 @@ def evolve(state: Subscriber | None, event: Event) -> Subscriber:
             filters={k: list(v) for k, v in data.get("filters", {}).items()},
             quiet_weeks=data.get("quiet_weeks", "note"), active=True,
             subscription=state.subscription + 1 if state is not None else 1,
+            editor=bool(data.get("editor", False)),  # absent in events from before the flag: false
         )
     assert state is not None, f"{event.type} before SubscriberAdded"
     if event.type == "SubscriberRemoved":

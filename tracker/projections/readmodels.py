@@ -136,7 +136,8 @@ def evidence_rows(state: evidence.Evidence, version: int, updated_at: str) -> Ro
 def subscriber_rows(state: subscriber.Subscriber, version: int, updated_at: str) -> Rows:
     return {subscribers_table: [{
         "subscriber_id": state.subscriber_id, "email": state.email, "name": state.name,
-        "filters": _json(state.filters), "quiet_weeks": state.quiet_weeks, "active": state.active,
+        "filters": _json(state.filters), "quiet_weeks": state.quiet_weeks, "editor": state.editor,
+        "active": state.active,
         "subscription": state.subscription, "version": version, "updated_at": updated_at,
     }]}
 

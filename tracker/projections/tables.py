@@ -112,6 +112,7 @@ subscribers = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("filters", sa.Text, nullable=False),  # JSON {actors, topics, kinds, propositions}
     sa.Column("quiet_weeks", sa.String(10), nullable=False),
+    sa.Column("editor", sa.Boolean, nullable=False, server_default=sa.false()),  # digest shows the review backlog
     sa.Column("active", sa.Boolean, nullable=False, index=True),
     sa.Column("subscription", sa.Integer, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),

@@ -18,6 +18,7 @@ class SubscriberRow:
     name: str
     filters: dict[str, list[str]]
     quiet_weeks: str
+    editor: bool
     active: bool
     subscription: int
     version: int
@@ -26,7 +27,8 @@ class SubscriberRow:
 def _row(row: Any) -> SubscriberRow:
     return SubscriberRow(
         id=row.subscriber_id, email=row.email, name=row.name, filters=json.loads(row.filters),
-        quiet_weeks=row.quiet_weeks, active=bool(row.active), subscription=row.subscription, version=row.version,
+        quiet_weeks=row.quiet_weeks, editor=bool(row.editor), active=bool(row.active), subscription=row.subscription,
+        version=row.version,
     )
 
 

@@ -20,19 +20,22 @@ def _row(uow: UnitOfWork, subscriber_id: str) -> SubscriberRow:
     return found
 
 
-def add(uow: UnitOfWork, email: str, name: str, filters: dict[str, Any], quiet_weeks: str) -> SubscriberRow:
-    """Subscribe an address (again, after a removal: a new subscription); a current subscriber is refused."""
+def add(uow: UnitOfWork, email: str, name: str, filters: dict[str, Any], quiet_weeks: str,
+        editor: bool = False) -> SubscriberRow:
+    """Subscribe an address (again, after a removal: a new subscription); a current subscriber is refused.
+    editor: their digest also shows the review backlog."""
     subscriber_id = subscriber_id_for(email)
     uow.execute(subscriber_stream(subscriber_id),
-                AddSubscriber(email=email, name=name, filters=filters, quiet_weeks=quiet_weeks))
+                AddSubscriber(email=email, name=name, filters=filters, quiet_weeks=quiet_weeks, editor=editor))
     return _row(uow, subscriber_id)
 
 
 def change(uow: UnitOfWork, subscriber_id: str, *, name: str | None = None,
-           filters: dict[str, Any] | None = None, quiet_weeks: str | None = None) -> SubscriberRow:
+           filters: dict[str, Any] | None = None, quiet_weeks: str | None = None,
+           editor: bool | None = None) -> SubscriberRow:
     """Change the fields given (None: unchanged); filters given replace the old ones as a whole."""
     uow.execute(subscriber_stream(subscriber_id),
-                ChangeSubscriber(name=name, filters=filters, quiet_weeks=quiet_weeks))
+                ChangeSubscriber(name=name, filters=filters, quiet_weeks=quiet_weeks, editor=editor))
     return _row(uow, subscriber_id)
 
 
