@@ -73,14 +73,20 @@ def test_unsubscribe_by_link_is_idempotent_and_needs_no_token(
     assert link.startswith("https://tracker.example/unsubscribe?token=")
     path = link.removeprefix("https://tracker.example")
     anonymous = {"Authorization": ""}
-    page = client.get(path, headers=anonymous)
-    assert page.status_code == 200 and "ann@example.org will no longer receive" in page.text
+    browser = {**anonymous, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    head = tracker.store.head()
+    page = client.get(path, headers=browser)  # what a link scanner or a preview does too
+    assert page.status_code == 200 and "ann@example.org" in page.text and '<form method="post"' in page.text
+    assert tracker.store.head() == head, "opening the link changes nothing"
+    done = client.post(path, headers=browser)  # the page's button
+    assert done.status_code == 200 and "ann@example.org will no longer receive" in done.text
     assert message["Message-ID"] == f"<digest-{this_week().label}-{sid}@policy-tracker>"
     stream = tracker.store.read_stream(subscriber_stream(sid))
     assert [e.event_type for e in stream] == ["SubscriberAdded", "SubscriberRemoved"]
     assert stream[-1].payload["via"] == "unsubscribe-link"
     head = tracker.store.head()
-    assert client.get(path, headers=anonymous).status_code == 200
+    again = client.get(path, headers=browser)
+    assert again.status_code == 200 and "Already unsubscribed" in again.text and "<form" not in again.text
     assert client.post(path, headers=anonymous, content="List-Unsubscribe=One-Click").json() == {
         "unsubscribed": True, "changed": False}
     assert tracker.store.head() == head, "a second click records nothing"

@@ -13,6 +13,7 @@ from tracker.api import (
     commands,
     contract,
     digests,
+    docs,
     matches,
     problems,
     propositions,
@@ -44,7 +45,9 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
         version="0.1.0",
         description="Claims and predictions from published articles, tracked against later evidence. "
                     "Every endpoint but /health takes `Authorization: Bearer <token>`.",
+        docs_url=None, redoc_url=None,  # served by tracker/api/docs.py from installed assets, not a CDN
     )
+    docs.install(app)
     app.state.store = store
     app.state.tracker = tracker or Tracker(store)
     app.state.settings = settings or get_settings()

@@ -29,14 +29,17 @@ COMMON_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; "
        "form-action 'none'")
-# /docs and /redoc are FastAPI's pages: they load Swagger UI / ReDoc from jsDelivr, fonts from Google and
-# run one inline script. A documented exception until those assets are vendored (then: 'self' only).
+# /docs and /redoc: Swagger UI and ReDoc served by the tracker itself (tracker/api/docs.py, assets from the
+# installed fastapi-offline package under /docs-assets/): scripts, styles and images from this origin only.
+# Swagger UI's page starts with one inline script and both inline their styles; ReDoc runs a blob: worker.
 DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
+# /unsubscribe: the page a GET shows has a form (a button) that POSTs to /unsubscribe itself, so this route
+# alone may submit forms to its own origin; everything else about it is the strict policy above.
+UNSUBSCRIBE_CSP = CSP.replace("form-action 'none'", "form-action 'self'")
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 
 
@@ -54,7 +57,8 @@ class SecurityHeaders:
         given = headers.get(b"x-request-id", b"")
         rid = given.decode("ascii") if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid  # read by commanding.request_id (request.state)
-        csp = (DOCS_CSP if scope["path"] in DOCS_PATHS else CSP).encode()
+        path = scope["path"]
+        csp = (DOCS_CSP if path in DOCS_PATHS else UNSUBSCRIBE_CSP if path == "/unsubscribe" else CSP).encode()
         authenticated = b"authorization" in headers
 
         async def send_with_headers(message: Message) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -130,26 +131,43 @@ def change_subscriber(subscriber_id: str, body: SubscriberChange, request: Reque
 
 
 # ---- unsubscribe by link (no bearer token) --------------------------------------------------------
+# A GET changes nothing: mail scanners and link previews fetch links. It shows what the link would end and a
+# button that POSTs to the same URL (the CSP of /unsubscribe allows that form: tracker/api/middleware.py).
+# A POST ends the subscription: the button, or RFC 8058 one-click (`List-Unsubscribe=One-Click`) from a mail
+# client, which gets JSON; a browser (Accept: text/html) gets a page.
 
-def _unsubscribe(tracker: Tracker, settings: Settings, token: str, via: str) -> tuple[str, bool] | JSONResponse:
-    try:
-        done = subscribers.unsubscribe(tracker, settings, token, via)
-    except TokenExpired as error:  # genuine but old: say so, and what to do instead
+def _link_problem(error: BadToken) -> JSONResponse:
+    if isinstance(error, TokenExpired):  # genuine but old: say so, and what to do instead
         return problem(410, "expired-unsubscribe-token", "The unsubscribe link has expired",
                        f"{error}; use the link in a recent digest, or ask the editors to remove you")
-    except BadToken as error:  # malformed, forged, or naming no subscription
-        return problem(400, "bad-unsubscribe-token", "The unsubscribe link is not valid", str(error))
-    return done.email, done.changed
+    return problem(400, "bad-unsubscribe-token", "The unsubscribe link is not valid", str(error))
 
 
-def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _page(title: str, text: str, status: int = 200, form_action: str | None = None) -> HTMLResponse:
+    form = ""
+    if form_action is not None:
+        form = (f"<form method=\"post\" action=\"{html.escape(form_action)}\">"
+                "<button type=\"submit\" style=\"font-size:1em;padding:0.4em 1.2em;\">Unsubscribe</button></form>")
     body = (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{html.escape(title)}</title></head>"
-        "<body style=\"font-family:Georgia,serif;max-width:40em;margin:3em auto;\">"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>"
+        "<body style=\"font-family:Georgia,serif;max-width:40em;margin:3em auto;padding:0 1em;\">"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{form}</body></html>"
     )
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _error_answer(request: Request, error: BadToken) -> HTMLResponse | JSONResponse:
+    answer = _link_problem(error)
+    if _wants_html(request):  # a person with a browser: a page, not JSON
+        parsed = json.loads(answer.body)
+        return _page(parsed["title"], parsed.get("detail", ""), answer.status_code)
+    return answer
 
 
 @public_router.get("/unsubscribe", response_class=HTMLResponse, response_model=None,
@@ -158,24 +176,31 @@ def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
 def unsubscribe_page(
     request: Request, tracker: Track, settings: Config, token: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse | JSONResponse:
-    """Follow the link in a digest to stop receiving it. Safe to repeat."""
-    outcome = _unsubscribe(tracker, settings, token, "unsubscribe-link")
-    if isinstance(outcome, JSONResponse):
-        if "text/html" in request.headers.get("accept", ""):  # a person with a browser: a page, not JSON
-            answer = json.loads(outcome.body)
-            return _page(answer["title"], answer.get("detail", ""), outcome.status_code)
-        return outcome
-    email, _changed = outcome
-    return _page("Unsubscribed", f"{email} will no longer receive the Policy Tracker weekly digest.")
+    """The link in a digest: a page asking to confirm with a button (a POST). Opening it changes nothing."""
+    try:
+        link = subscribers.check_unsubscribe(tracker, settings, token)
+    except BadToken as error:
+        return _error_answer(request, error)
+    if not link.subscribed:
+        return _page("Already unsubscribed", f"{link.email} no longer receives the Policy Tracker weekly digest.")
+    return _page("Unsubscribe from the weekly digest?",
+                 f"Press the button to stop sending the Policy Tracker weekly digest to {link.email}.",
+                 form_action=f"/unsubscribe?{urlencode({'token': token})}")
 
 
-@public_router.post("/unsubscribe", responses={400: {"description": "the token is malformed or forged"},
-                                                410: {"description": "the link has expired"}})
-def unsubscribe_one_click(
-    tracker: Track, settings: Config, token: Annotated[str, Query(max_length=200)] = "",
-) -> JSONResponse:
-    """RFC 8058 one-click unsubscribe: mail clients POST `List-Unsubscribe=One-Click` to the header's URL."""
-    outcome = _unsubscribe(tracker, settings, token, "one-click")
-    if isinstance(outcome, JSONResponse):
-        return outcome
-    return JSONResponse({"unsubscribed": True, "changed": outcome[1]})
+@public_router.post("/unsubscribe", response_model=None,
+                    responses={400: {"description": "the token is malformed or forged"},
+                               410: {"description": "the link has expired"}})
+def unsubscribe_post(
+    request: Request, tracker: Track, settings: Config, token: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse | JSONResponse:
+    """End the subscription: the confirmation page's button, or RFC 8058 one-click (mail clients POST
+    `List-Unsubscribe=One-Click` to the List-Unsubscribe URL). Safe to repeat."""
+    via = "unsubscribe-link" if _wants_html(request) else "one-click"
+    try:
+        done = subscribers.unsubscribe(tracker, settings, token, via)
+    except BadToken as error:
+        return _error_answer(request, error)
+    if _wants_html(request):
+        return _page("Unsubscribed", f"{done.email} will no longer receive the Policy Tracker weekly digest.")
+    return JSONResponse({"unsubscribed": True, "changed": done.changed})

@@ -51,10 +51,30 @@ class Unsubscribed:
     changed: bool  # False when the subscription had ended already
 
 
+def _read(settings: Settings, token: str) -> Any:
+    return read_token(load_or_create_secret(settings.digest_secret, settings.digest_secret_file), token,
+                      today=utc_now().date(), max_age_weeks=settings.digest_unsubscribe_weeks)
+
+
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    email: str
+    subscribed: bool  # False when the subscription the link names has ended already
+
+
+def check_unsubscribe(tracker: Tracker, settings: Settings, token: str) -> UnsubscribeLink:
+    """What a signed link would end, changing nothing (the page a GET shows); TokenExpired or BadToken."""
+    wanted = _read(settings, token)
+    with tracker.store.engine.connect() as connection:
+        found = subscriber(connection, wanted.subscriber_id)
+    if found is None:
+        raise BadToken("no such subscription")
+    return UnsubscribeLink(found.email, found.active and found.subscription == wanted.subscription)
+
+
 def unsubscribe(tracker: Tracker, settings: Settings, token: str, via: str) -> Unsubscribed:
     """End the subscription a signed token names; TokenExpired or BadToken (also for no such subscriber)."""
-    wanted = read_token(load_or_create_secret(settings.digest_secret, settings.digest_secret_file), token,
-                        today=utc_now().date(), max_age_weeks=settings.digest_unsubscribe_weeks)
+    wanted = _read(settings, token)
     with tracker.unit_of_work(actor="system:unsubscribe", causation_id=f"unsubscribe:{via}") as uow:
         stream = subscriber_stream(wanted.subscriber_id)
         loaded = uow.load(stream)
