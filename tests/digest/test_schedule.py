@@ -67,3 +67,23 @@ def test_catch_up_waits_for_the_slot(tracker: Tracker, database_url: str, smtp: 
     monday_early = datetime(2025, 3, 31, 6, 0, tzinfo=UTC)  # W13 ended, its 07:00 slot not yet come
     assert catch_up_job(tracker, settings, now=monday_early) is None
     assert smtp.recorder.received == []
+
+
+def test_the_weekly_job_sends_only_the_ended_week_and_retries_serve_a_late_subscriber_once(
+    tracker: Tracker, database_url: str, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    from tracker.digest.schedule import weekly_job
+
+    settings = make_settings(database_url, smtp.url, tmp_path)
+    subscribe(tracker, "ann@example.org")
+    report = weekly_job(tracker, settings)
+    last = IsoWeek.last_ended(utc_now(), ZoneInfo("UTC"))
+    assert report is not None and report.week == last.label and report.sent == ["ann@example.org"]
+    assert last.end(ZoneInfo("UTC")) <= utc_now(), "only a week that is over"
+    current = IsoWeek.containing(utc_now().date())
+    assert week_status(tracker.store, current)["started"] is False
+    subscribe(tracker, "late@example.org")
+    late = retry_job(tracker, settings)
+    assert late is not None and late.sent == ["late@example.org"] and late.already_done == 1
+    again = retry_job(tracker, settings)
+    assert again is not None and again.sent == [] and len(smtp.recorder.received) == 2

@@ -447,6 +447,5 @@ def _due(
 def everything(email: str = "preview@policy-tracker.invalid", *, editor: bool = False) -> Subscriber:
     """A subscriber with no filters: what an editor previews when no subscriber is named (as a reader sees
     it, or with editor=True as an editor subscriber sees it, review backlog included)."""
-    return Subscriber("preview", email, "Editor preview" if editor else "Reader preview",
-                      {k: [] for k in FILTER_KEYS}, "note", editor=editor)
+    return Subscriber("preview", email, "", {k: [] for k in FILTER_KEYS}, "note", editor=editor)
 

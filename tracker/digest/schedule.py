@@ -1,8 +1,11 @@
 """Digest jobs for the scheduler: the weekly send, retries with back-off, and a catch-up at start-up.
 
 Every replica may run these: the ledger makes sure each subscriber gets a week's digest once.
+Every job sends IsoWeek.last_ended only, a week that is over by construction (and send_week refuses any other
+with WeekNotOver, so nothing here can mark an unfinished week done).
 - weekly (TRACKER_DIGEST_CRON in TRACKER_TIMEZONE): the week that just ended;
-- every RETRY_MINUTES: finish a week already begun (failures whose back-off is over, dead senders' claims);
+- every RETRY_MINUTES: finish a week already begun (failures whose back-off is over, dead senders' claims,
+  and subscribers added since the weekly send, who get that week once); a week not yet begun waits for its slot;
 - once at start-up: if the slot for the last ended week has passed (the server was down), send it now.
 """
 
