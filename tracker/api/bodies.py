@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+
+from tracker.store.envelope import FUTURE_SKEW, implausible
 
 
 def _clean(value: str) -> str:
@@ -26,8 +40,26 @@ def _clean(value: str) -> str:
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+# What _clean refuses, for the schema: NUL and the bidirectional overrides and isolates (lone surrogates,
+# also refused, are not expressible in a JSON Schema pattern).
+CLEAN_TEXT = r"^[^\x00\u202a-\u202e\u2066-\u2069]*$"
+
+
+class _SchemaPattern:
+    """Adds a `pattern` to a field's JSON Schema only; the validator alongside it does the checking."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        found = handler(schema)
+        found.setdefault("pattern", self.pattern)
+        return found
+
+
 def text(max_length: int, min_length: int = 0) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length, min_length=min_length), AfterValidator(_clean)]
+    return Annotated[str, StringConstraints(max_length=max_length, min_length=min_length), AfterValidator(_clean),
+                     _SchemaPattern(CLEAN_TEXT)]
 
 
 def _has_letters(value: str) -> str:
@@ -49,7 +81,51 @@ MAX_OFFSET = 100_000_000  # character offsets into a source text; far beyond any
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: JSON types as the schema says (no "true" for true, no "5" for 5), except dates and times,
+    which JSON can only carry as text: those are parsed from their ISO 8601 strings before validation."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _times_from_text(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        parsed = dict(data)
+        for name, adapter in _time_fields(cls).items():
+            if isinstance(parsed.get(name), str):
+                try:
+                    parsed[name] = adapter.validate_python(parsed[name])
+                except ValidationError:
+                    pass  # left as text: strict validation reports the field
+        return parsed
+
+    @model_validator(mode="after")
+    def _plausible_times(self) -> Body:
+        # Every time accepted is one the store writes fixed width and reads back (tracker/store/envelope.py):
+        # nothing before 1900; a publication time at most a day ahead (clock skew). Deadlines may be far ahead.
+        for name in _time_fields(type(self)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            moment = value if isinstance(value, datetime) else datetime(value.year, value.month, value.day, tzinfo=UTC)
+            reason = implausible(moment, future=FUTURE_SKEW if name in PUBLISHED_FIELDS else None)
+            if reason:
+                raise ValueError(f"{name}: {reason}")
+        return self
+
+
+PUBLISHED_FIELDS = frozenset({"published_at"})  # times something happened, so never much later than now
+
+
+@cache
+def _time_fields(model: type[BaseModel]) -> dict[str, TypeAdapter[Any]]:
+    """The fields of `model` whose type includes a date or datetime, each with a lax parser of its type."""
+    found = {}
+    for name, field in model.model_fields.items():
+        if {field.annotation, *get_args(field.annotation)} & {date, datetime}:
+            found[name] = TypeAdapter(field.annotation)
+    return found
 
 
 class StatedConfidence(Body):

@@ -110,13 +110,19 @@ def request_hash(request: Request, payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _response(status: int, body: str, etag: str | None, replayed: bool, rid: str) -> JSONResponse:
+def _response(status: int, body: str, etag: str | None, replayed: bool, rid: str,
+              warnings: list[str] | None = None) -> JSONResponse:
     headers = {"X-Request-ID": rid}
     if etag:
         headers["ETag"] = f'"{etag}"'
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(json.loads(body), status_code=status, headers=headers)
+    content = json.loads(body)
+    if warnings:
+        headers[FOLLOW_UP_WARNING] = "; ".join(warnings)
+        if isinstance(content, dict):
+            content["warnings"] = warnings
+    return JSONResponse(content, status_code=status, headers=headers)
 
 
 def run_command(
@@ -153,12 +159,29 @@ def run_command(
         if key is not None:
             idempotency.record(uow.connection, user.name, key, digest,
                                StoredResponse(outcome.status, body, outcome.etag))
-    if after is not None:
-        try:
-            after()
-        except Exception:  # the command is committed; the follow-up can be redone later
-            log.exception("follow-up after %s %s failed", request.method, request.url.path)
-    return _response(outcome.status, body, outcome.etag, False, rid)
+    warnings = _follow_up(request, after) if after is not None else []
+    return _response(outcome.status, body, outcome.etag, False, rid, warnings)
+
+
+FOLLOW_UP_WARNING = "Tracker-Warning"  # also in the body's `warnings`; absent when all went well
+
+
+def _follow_up(request: Request, after: Callable[[], None]) -> list[str]:
+    """Run the follow-up; its failure does not undo the committed command, but the caller is told (the
+    `warnings` field and a header), not only the log."""
+    try:
+        after()
+    except Exception as error:
+        log.exception("follow-up after %s %s failed", request.method, request.url.path)
+        follow_up_failed(request.url.path)
+        what = " ".join((after.__doc__ or "the follow-up").split())
+        return [f"the command was recorded, but {what} failed ({type(error).__name__}); "
+                "some suggestions may be missing until it is run again"]
+    return []
+
+
+def follow_up_failed(path: str) -> None:
+    """Hook for a metric (a failed follow-up counter comes with the metrics issue); the log line is above."""
 
 
 def run_outside(

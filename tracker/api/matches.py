@@ -65,7 +65,8 @@ def _on_match(request: Request, tracker: Tracker, user: User, match_id: str, bod
               decide: Callable[[UnitOfWork, int | None], review.Decided]) -> JSONResponse:
     def work(uow: UnitOfWork, expected: int | None) -> Outcome:
         decided = decide(uow, expected)
-        return result(uow, decided.proposition_id, decided.recorded, match_id=match_id)
+        return result(uow, decided.proposition_id, decided.recorded, match_id=match_id,
+                      evidence_id=decided.evidence_id)
 
     return run_command(request, tracker, user, body.model_dump(mode="json"), work)
 
@@ -129,7 +130,8 @@ BULK_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/matches/reject", response_model=BulkRejectResult, responses=BULK_ERRORS)
+@router.post("/matches/reject", dependencies=VERSIONED_COMMAND, response_model=BulkRejectResult,
+             responses=BULK_ERRORS)
 def reject_bulk(body: BulkRejectBody, request: Request, user: Editor, tracker: Track) -> JSONResponse:
     """Reject every suggestion in a filtered part of the queue (proposition, feed, score at or below,
     published in [published_after, published_before)): one MatchRejected per match, all in one transaction

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from copy import deepcopy
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
 
 from tracker.api import paging
 from tracker.api.auth import require
 from tracker.api.deps import get_store, get_tracker
+from tracker.api.problems import problem
 from tracker.api.schemas import (
     EvidenceWindow,
     HistoryEntry,
@@ -21,9 +23,9 @@ from tracker.api.schemas import (
 from tracker.domain.proposition import Proposition
 from tracker.queries import propositions as queries
 from tracker.queries.propositions import PropositionRow, is_overdue
-from tracker.repository.unit_of_work import Tracker
+from tracker.repository.unit_of_work import NotFound, Tracker
 from tracker.store import EventStore
-from tracker.store.envelope import iso
+from tracker.store.envelope import EARLIEST_TIME, LATEST_TIME, iso
 
 router = APIRouter(tags=["propositions"], dependencies=[Depends(require("reader"))])
 
@@ -77,13 +79,24 @@ def get_proposition(
     proposition_id: paging.PathId,
     response: Response,
     tracker: Annotated[Tracker, Depends(get_tracker)],
-    as_of: Annotated[datetime | None, Query(description="state as recorded at this time (ISO 8601)")] = None,
-) -> PropositionDetail:
-    """One proposition; the ETag is its stream version (send it back as If-Match when writing)."""
+    as_of: paging.AsOf = None,
+) -> PropositionDetail | JSONResponse:
+    """One proposition; the ETag is its stream version (send it back as If-Match when writing). With `as_of`
+    before the proposition was first recorded: 404 `not-yet-recorded`, naming when it was."""
     stamp = None
     if as_of is not None:
-        stamp = iso(as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC))
-    loaded = tracker.proposition(proposition_id, as_of=stamp)
+        moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        # Clamped to what iso() can write: nothing is recorded before 1900, and a far-future time is "now".
+        stamp = iso(min(max(moment, EARLIEST_TIME), LATEST_TIME))
+    try:
+        loaded = tracker.proposition(proposition_id, as_of=stamp)
+    except NotFound:
+        first = queries.first_recorded_at(tracker.store.engine, proposition_id) if stamp else None
+        if first is None:
+            raise
+        return problem(404, "not-yet-recorded", "Not yet recorded at that time",
+                       f"proposition {proposition_id} was not yet recorded at {stamp}; it was first recorded at "
+                       f"{first}", recorded_at=first)
     response.headers["ETag"] = f'"{loaded.version}"'
     return detail_from_state(loaded.state, loaded.version, stamp)
 

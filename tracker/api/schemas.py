@@ -80,6 +80,9 @@ class CommandResult(BaseModel):
     events: list[RecordedRef]
     match_id: str | None = None
     evidence_id: str | None = None
+    warnings: list[str] = Field(default_factory=list, description="work after the command that failed (the "
+                                "command itself was recorded), e.g. the suggestion backfill; also in the "
+                                "Tracker-Warning header")
 
 
 class BulkRejectResult(BaseModel):

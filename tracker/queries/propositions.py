@@ -13,6 +13,7 @@ from tracker.projections.tables import evidence, matches, propositions
 from tracker.queries.paging import Page, SortKey, keyset_page
 from tracker.repository.unit_of_work import NotFound, proposition_stream
 from tracker.store import EventStore, RecordedEvent
+from tracker.store.schema import events
 
 BY_ID = (SortKey(propositions.c.proposition_id, str),)
 
@@ -100,3 +101,12 @@ def history(store: EventStore, proposition_id: str) -> list[RecordedEvent]:
     if not recorded:
         raise NotFound(f"no proposition {proposition_id}")
     return recorded
+
+
+def first_recorded_at(engine: sa.Engine, proposition_id: str) -> str | None:
+    """When the proposition's first event was recorded (None when it never was): what an as-of read before
+    that time is told. One indexed row, not the whole stream."""
+    query = sa.select(events.c.recorded_at).where(
+        events.c.stream_id == proposition_stream(proposition_id), events.c.stream_version == 1)
+    with engine.connect() as connection:
+        return connection.execute(query).scalar_one_or_none()

@@ -37,6 +37,7 @@ def backfill_later(tracker: Tracker, settings: Settings, proposition_id: str) ->
     """Scoring recent evidence against a new or amended proposition, to run once its command has committed."""
 
     def run() -> None:
+        """suggesting evidence already stored for this proposition (backfill)"""  # told to the caller on failure
         from tracker.suggestions import backfill
 
         backfill(tracker, settings, [proposition_id])

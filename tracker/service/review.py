@@ -25,6 +25,7 @@ MANUAL_FEED = "manual"
 class Decided:
     proposition_id: str
     recorded: list[RecordedEvent]
+    evidence_id: str | None = None  # the match's evidence, so a response can name what was decided about
 
 
 def proposition_of(uow: UnitOfWork, match_id: str) -> str:
@@ -37,8 +38,11 @@ def proposition_of(uow: UnitOfWork, match_id: str) -> str:
 
 def _on_match(uow: UnitOfWork, match_id: str, command: domain.Command, expected_version: int | None) -> Decided:
     proposition_id = proposition_of(uow, match_id)
-    recorded = uow.execute(proposition_stream(proposition_id), command, expected_version=expected_version)
-    return Decided(proposition_id, recorded)
+    stream = proposition_stream(proposition_id)
+    recorded = uow.execute(stream, command, expected_version=expected_version)
+    state: domain.Proposition | None = uow.load(stream).state  # cached in the unit of work: no second read
+    match = state.matches.get(match_id) if state is not None else None
+    return Decided(proposition_id, recorded, match.evidence_id if match is not None else None)
 
 
 def confirm(uow: UnitOfWork, match_id: str, stance: str, note: str = "",

@@ -10,6 +10,7 @@ from typing import Any
 # be fixed width in older formats, and nothing this tracker follows happened before 1900.
 EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
 FUTURE_SKEW = timedelta(days=1)  # clock-skew allowance for "published" times
+LATEST_TIME = datetime(9999, 12, 30, tzinfo=UTC)  # a day short of the end: any offset converts to UTC safely
 
 
 def utc_now() -> datetime:
@@ -41,6 +42,8 @@ def implausible(moment: datetime, *, now: datetime | None = None, future: timede
         moment = moment.replace(tzinfo=UTC)
     if moment < EARLIEST_TIME:
         return "dates before 1900 are not accepted"
+    if moment > LATEST_TIME:
+        return "dates after 9999-12-30 are not accepted"
     if future is not None and moment > (now or utc_now()) + future:
         return f"more than {_describe(future)} in the future"
     return None
