@@ -145,7 +145,8 @@ def _control(request: Request, tracker: Tracker, user: User, proposition_id: str
     return run_command(request, tracker, user, body.model_dump(mode="json"), work, after=after)
 
 
-@router.post("/propositions/{proposition_id}/mute", response_model=CommandResult, responses=ERRORS)
+@router.post("/propositions/{proposition_id}/mute", dependencies=VERSIONED_COMMAND, response_model=CommandResult,
+             responses=ERRORS)
 def mute(proposition_id: PathId, request: Request, user: Editor, tracker: Track,
          body: ReasonBody | None = None) -> JSONResponse:
     """Stop suggesting evidence for this proposition (feed passes and backfill skip it); suggestions already
@@ -155,7 +156,8 @@ def mute(proposition_id: PathId, request: Request, user: Editor, tracker: Track,
                     lambda uow, expected: matching_controls.mute(uow, proposition_id, given.reason, expected))
 
 
-@router.post("/propositions/{proposition_id}/unmute", response_model=CommandResult, responses=ERRORS)
+@router.post("/propositions/{proposition_id}/unmute", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, responses=ERRORS)
 def unmute(proposition_id: PathId, request: Request, user: Editor, tracker: Track, settings: Config,
            body: ReasonBody | None = None) -> JSONResponse:
     """Suggest evidence for this proposition again; recent evidence is then scored against it (backfill).
@@ -166,7 +168,8 @@ def unmute(proposition_id: PathId, request: Request, user: Editor, tracker: Trac
                     after=backfill_later(tracker, settings, proposition_id))
 
 
-@router.post("/propositions/{proposition_id}/evidence-window", response_model=CommandResult, responses=ERRORS)
+@router.post("/propositions/{proposition_id}/evidence-window", dependencies=VERSIONED_COMMAND,
+             response_model=CommandResult, responses=ERRORS)
 def evidence_window(proposition_id: PathId, body: WindowBody, request: Request, user: Editor, tracker: Track,
                     settings: Config) -> JSONResponse:
     """Set the days (UTC, inclusive) whose items may be suggested for this proposition, replacing the old
