@@ -72,7 +72,7 @@ def audit_public_key(key_file: Annotated[Path, Depends(get_key_file)]) -> dict[s
             "pem": checkpoints.public_key_pem(key)}
 
 
-@router.get("/checkpoints/latest")
+@router.get("/checkpoints/latest", responses={404: {"description": "no checkpoint has been recorded yet"}})
 def audit_latest_checkpoint(store: Annotated[EventStore, Depends(get_store)]) -> dict[str, Any]:
     """The newest signed checkpoint and the position of the event that recorded it."""
     latest = checkpoints.latest_checkpoint(store)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Path, Query
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from tracker.queries.paging import MAX_INT
 
-__all__ = ["MAX_INT", "Cursor", "Filter", "Kind", "Limit", "MatchState", "PathId", "SearchText", "Status"]
+__all__ = ["MAX_INT", "AsOf", "Cursor", "Filter", "Kind", "Limit", "MatchState", "PathId", "SearchText", "Status"]
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -41,6 +42,17 @@ def _no_nul_id(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
+
+
+def _not_a_number(value: object) -> object:
+    # Lax datetime parsing would take "1700000000" as a Unix time; the schema promises an ISO 8601 string.
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("must be an ISO 8601 date-time such as 2025-03-25T08:00:00Z, not a number")
+    return value
+
+
+AsOf = Annotated[datetime | None, Query(description="state as recorded at this time (ISO 8601)"),
+                 BeforeValidator(_not_a_number)]
 
 
 PathId = Annotated[str, Path(min_length=1, max_length=200, json_schema_extra={"pattern": NO_NUL}),

@@ -47,7 +47,8 @@ def scorecard(store: Store) -> Scorecard:
 
 
 @router.get("/propositions/{proposition_id}/claimreview", response_model=dict[str, Any],
-            responses={404: {"description": "unknown proposition"},
+            responses={200: {"description": "schema.org ClaimReview", "content": {"application/ld+json": {}}},
+                       404: {"description": "unknown proposition"},
                        409: {"description": "not resolved (open, or withdrawn)"}})
 def claim_review(proposition_id: PathId, store: Store) -> Any:
     """schema.org ClaimReview (JSON-LD) of a proposition resolved confirmed, refuted or annulled."""
