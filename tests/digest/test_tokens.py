@@ -135,7 +135,9 @@ def test_an_expired_link_answers_410_and_unsubscribes_no_one(
     assert tracker.store.head() == head and load_subscribers(tracker.store)[sid].active
 
     fresh = unsubscribe_url(settings, ann, today - timedelta(weeks=settings.digest_unsubscribe_weeks))
-    done = client.get(fresh.removeprefix("https://tracker.example"), headers={"Accept": "text/html"})
+    confirm = client.get(fresh.removeprefix("https://tracker.example"), headers={"Accept": "text/html"})
+    assert confirm.status_code == 200 and "<form" in confirm.text and load_subscribers(tracker.store)[sid].active
+    done = client.post(fresh.removeprefix("https://tracker.example"), headers={"Accept": "text/html"})
     assert done.status_code == 200 and "ann@example.org will no longer receive" in done.text
     assert not load_subscribers(tracker.store)[sid].active
 
