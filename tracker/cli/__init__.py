@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from tracker.cli import audit, db, digest, extract, ingest, seed, serve, subscribers, users
+from tracker.cli import audit, db, digest, extract, ingest, review, seed, serve, subscribers, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,5 +16,5 @@ def main() -> None:
 
 
 for command in (db.db, seed.seed_command, serve.serve, users.users, extract.extract_command, ingest.ingest,
-                ingest.feeds, audit.audit, subscribers.subscribers, digest.digest):
+                ingest.feeds, audit.audit, subscribers.subscribers, digest.digest, review.review_group):
     main.add_command(command)
