@@ -43,6 +43,7 @@ STANCE_L2 = 1.0
 TARGETS = [round(0.5 + 0.05 * i, 2) for i in range(10)]
 CENTRE = True  # centre embeddings on the fit set's mean (embedding_mean in model.json)
 PROVISIONAL_THRESHOLD = 0.3  # what the simulated editor is shown while the rows for the final fit are made
+STANCE_REGIMES = ("static", "prequential", "leave-one-out")  # the regimes whose labelled pairs fit the stance model
 SHARED = ("knn", "prior")  # per-stance stance features whose weight all stances share
 SHARED_INDEX = {name: [STANCE_FEATURES.index(f"{name}_{s}") for s in STANCES] for name in SHARED}
 
@@ -249,7 +250,8 @@ def fit(propositions: list[PropositionInput], items: list[LabelledItem],
     oof = out_of_fold(rows, labels)
     chosen = thresholds(rows, oof, labels)
     # Stance: over the labelled pairs the matcher proposed, in every regime.
-    stance_rows = [(r[3], STANCES.index(labels[r[0]][r[1]])) for r in pooled if r[1] in labels[r[0]]]
+    stance_rows = [(r[3], STANCES.index(labels[r[0]][r[1]])) for regime in STANCE_REGIMES for r in rows[regime]
+                   if r[1] in labels[r[0]]]
     shared_columns = {i for columns in SHARED_INDEX.values() for i in columns}
     own = [i for i in range(len(STANCE_FEATURES)) if i not in shared_columns]
     sx = np.array([[f[i] for i in own] for f, _ in stance_rows], dtype=float)
@@ -286,6 +288,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", action="store_true", help="print out-of-fold labelled-set figures")
     parser.add_argument("--output", default=str(MODEL_FILE))
+    parser.add_argument("--stance-only", metavar="MODEL",
+                        help="keep the match part (coefficients, thresholds, embedding mean) of this model.json and "
+                             "refit only the stance model")
     parser.add_argument("--sets", default="labelled",
                         help="comma-separated sets to fit on (labelled, heldout; never blind)")
     args = parser.parse_args()
@@ -294,6 +299,11 @@ def main() -> None:
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
     items = load_fit_items(names)
     model, report = fit(propositions, items, names)
+    if args.stance_only:
+        kept = json.loads(Path(args.stance_only).read_text(encoding="utf-8"))
+        for key in ("features", "coefficients", "intercept", "thresholds", "default_precision", "embedding_mean"):
+            model[key] = kept[key]
+        model["info"]["match_part_from"] = kept.get("info")
     Path(args.output).write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({"thresholds": model["thresholds"], "coefficients": dict(zip(FEATURES, model["coefficients"],
                                                                                    strict=True)),
