@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -232,7 +232,7 @@ def _scenario(replicas: list[Replica], feeds: FeedServer, smtp: SmtpServer, url:
         for email in SUBSCRIBERS:
             added = httpx.post(f"{survivors[0].base}/subscribers", json={"email": email}, headers=headers, timeout=30)
             assert added.status_code == 201, added.text
-        week = IsoWeek.containing(datetime.now(UTC).date()).label
+        week = IsoWeek.containing((datetime.now(UTC) - timedelta(days=7)).date()).label  # only ended weeks go out
         with ThreadPoolExecutor(2) as pool:  # both survivors asked to send the same week at once
             sent = list(pool.map(
                 lambda r: httpx.post(f"{r.base}/digests/send", params={"week": week}, headers=headers, timeout=120),
