@@ -181,6 +181,8 @@ def test_replay_check_detects_tampered_read_models_and_replay_repairs(seeded_db:
         ("sqlite:///{tmp}/fresh.db", ("ingest",), ("no database at",)),
         ("sqlite:///{tmp}/fresh.db", ("audit", "replay", "--as-of", "2025-01-01"), ("no database at",)),
         ("sqlite:///{tmp}/fresh.db", ("seed", "/no/such/seeds"), ("no database at",)),
+        ("sqlite:///{tmp}/fresh.db", ("subscribers", "list"), ("no database at",)),
+        ("sqlite:///{tmp}/fresh.db", ("digest", "preview", "--week", "2025-W13"), ("no database at",)),
         ("nosuchdb://x", ("audit", "verify"), ("TRACKER_DATABASE_URL",)),
         ("mysql://user:s3cret@localhost/tracker", ("users", "list"),
          ("TRACKER_DATABASE_URL", "'mysql' is not supported", "sqlite", "postgresql+psycopg")),
@@ -188,7 +190,8 @@ def test_replay_check_detects_tampered_read_models_and_replay_repairs(seeded_db:
         ("postgresql+asyncpg://user@localhost/tracker", ("db", "upgrade"), ("not supported", "postgresql+psycopg")),
     ],
     ids=["missing-dir-upgrade", "missing-dir-verify", "missing-verify", "missing-check", "missing-users-list",
-         "missing-feeds-list", "missing-ingest", "missing-as-of", "missing-seed", "bad-url", "mysql", "pymysql",
+         "missing-feeds-list", "missing-ingest", "missing-as-of", "missing-seed", "missing-subscribers-list",
+         "missing-digest-preview", "bad-url", "mysql", "pymysql",
          "asyncpg"],
 )
 def test_user_mistakes_are_one_line(url: str, args: tuple[str, ...], expected: tuple[str, ...], tmp_path: Path) -> None:

@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from tracker.bootstrap import bootstrap
-from tracker.cli.common import UserError, friendly, one_line
+from tracker.cli.common import UserError, friendly, one_line, open_store
 from tracker.digest.deliver import BadSmtpUrl
 from tracker.digest.render import BadBaseUrl
 from tracker.digest.service import last_ended_week, preview, send_week, write_preview
@@ -50,7 +49,7 @@ def digest_preview(week: str | None, email: str | None, out_dir: Path | None, ed
     """Render a week's digest to an HTML and a text file, and print where they are.
 
     Any week can be previewed, the current one too (what was recorded so far); only ended weeks can be sent."""
-    app = bootstrap()
+    app = open_store()
     target = IsoWeek.parse(week) if week else last_ended_week(app.settings)
     result = preview(app.tracker, app.settings, target, email, editor=editor)
     html, text = write_preview(result, out_dir or Path(app.settings.outbox_dir) / "preview")
@@ -68,7 +67,7 @@ def digest_preview(week: str | None, email: str | None, out_dir: Path | None, ed
 def digest_send(week: str | None, retry_now: bool) -> None:
     """Send an ended week's digest now to every subscriber not yet served, including those added since an
     earlier send (a rerun sends nothing twice). A week that has not ended is refused."""
-    app = bootstrap()
+    app = open_store()
     target = IsoWeek.parse(week) if week else last_ended_week(app.settings)
     where = "SMTP" if app.settings.smtp_url else f"outbox {app.settings.outbox_dir}/"
     report = send_week(app.tracker, app.settings, target, ignore_backoff=retry_now)

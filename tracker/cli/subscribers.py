@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tracker.bootstrap import bootstrap
+from tracker.cli.common import open_store
 from tracker.cli.digest import digest_errors
 from tracker.digest.service import load_subscribers
 from tracker.domain.subscriber import (
@@ -40,7 +40,7 @@ def subscribers() -> None:
 def subscribers_add(email: str, name: str, actors: tuple[str, ...], topics: tuple[str, ...],
                     kinds: tuple[str, ...], propositions: tuple[str, ...], quiet_weeks: str, editor: bool) -> None:
     """Subscribe EMAIL to the weekly digest."""
-    app = bootstrap()
+    app = open_store()
     filters = {"actors": list(actors), "topics": list(topics), "kinds": list(kinds),
                "propositions": list(propositions)}
     subscriber_id = subscriber_id_for(email)
@@ -73,7 +73,7 @@ def subscribers_change(email: str, name: str | None, actors: tuple[str, ...], to
     if everything or actors or topics or kinds or propositions:
         filters = {"actors": list(actors), "topics": list(topics), "kinds": list(kinds),
                    "propositions": list(propositions)}
-    app = bootstrap()
+    app = open_store()
     with app.tracker.unit_of_work(actor="system:cli") as uow:
         recorded = uow.execute(subscriber_stream(subscriber_id_for(email)),
                                ChangeSubscriber(name=name, filters=filters, quiet_weeks=quiet_weeks, editor=editor))
@@ -85,7 +85,7 @@ def subscribers_change(email: str, name: str | None, actors: tuple[str, ...], to
 @digest_errors
 def subscribers_list(show_all: bool) -> None:
     """Subscribers with their filters."""
-    found = load_subscribers(bootstrap().store, active_only=not show_all)
+    found = load_subscribers(open_store().store, active_only=not show_all)
     for s in sorted(found.values(), key=lambda s: s.email):
         follows = "; ".join(f"{k}={','.join(v)}" for k, v in s.filters.items() if v) or "everything"
         state = ("  (editor)" if s.editor else "") + ("" if s.active else "  (removed)")
@@ -98,7 +98,7 @@ def subscribers_list(show_all: bool) -> None:
 @digest_errors
 def subscribers_remove(email: str) -> None:
     """Stop sending the digest to EMAIL."""
-    app = bootstrap()
+    app = open_store()
     with app.tracker.unit_of_work(actor="system:cli") as uow:
         recorded = uow.execute(subscriber_stream(subscriber_id_for(email)),
                                RemoveSubscriber(reason="removed from the command line", via="editor"))
