@@ -1,0 +1,495 @@
+"""The review queue in the browser, for editors: /review (sign in with an API token, then confirm or reject
+suggestions through the same service functions and version checks as the API).
+
+Sessions live in this process's memory, keyed by a random id in an HttpOnly, SameSite=Strict cookie (Secure over
+https); each request looks the session's token up again, so revoking the token ends the session at once, and a
+session ends after SESSION_TTL regardless. Every POST carries a CSRF field compared in constant time (the sign-in
+form's is a double-submit cookie, as there is no session yet). Works without JavaScript; /review/static/review.js
+adds keyboard shortcuts. CSP: scripts and styles from this origin only, forms to this origin only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from tracker.domain.errors import DomainError
+from tracker.domain.user import allows
+from tracker.projections.tables import evidence, matches, propositions
+from tracker.repository.errors import Invalid
+from tracker.repository.unit_of_work import NotFound, Tracker
+from tracker.store import ConcurrencyError, EventStore
+from tracker.web.render import render
+
+PREFIX = "/review"
+COOKIE = "tracker_review"
+SIGNIN_COOKIE = "tracker_review_signin"
+CSRF_FIELD = "csrf_token"
+SESSION_TTL = 8 * 3600
+PAGE_SIZE = 50
+STANCES = ("supports", "contradicts", "context")
+REVIEW_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+              "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+HEADERS = {"content-security-policy": REVIEW_CSP, "cache-control": "no-store"}
+CSS = files("tracker.web").joinpath("static/record.css").read_bytes()
+JS = files("tracker.web").joinpath("static/review.js").read_bytes()
+REVIEW_CSS = files("tracker.web").joinpath("static/review.css").read_bytes()
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+User = Any  # tracker.service.users.User: name, role, actor
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The use cases these pages call, handed over by the app (tracker/api/app.py) rather than imported: the web
+    layer importing tracker.service would close an import cycle (service -> digest -> web.urls)."""
+
+    user_for_token: Callable[[sa.Engine, str], Any]  # tracker.service.users.user_for_token
+    review: Any  # the tracker.service.review module: the same confirm/reject/attach functions as the API
+
+
+def install(app: FastAPI, wiring: Wiring) -> None:
+    app.state.review_wiring = wiring
+    app.include_router(router)
+
+
+def _wiring(request: Request) -> Wiring:
+    wiring: Wiring = request.app.state.review_wiring
+    return wiring
+
+
+@dataclass
+class Session:
+    token: str
+    csrf: str
+    expires: float
+
+
+@dataclass
+class Sessions:
+    """Server-side sessions of one app (one process)."""
+
+    by_id: dict[str, Session] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def create(self, token: str) -> tuple[str, Session]:
+        sid = secrets.token_urlsafe(32)
+        session = Session(token, secrets.token_urlsafe(32), time.monotonic() + SESSION_TTL)
+        with self.lock:
+            now = time.monotonic()
+            for old in [k for k, s in self.by_id.items() if s.expires <= now]:
+                del self.by_id[old]
+            self.by_id[sid] = session
+        return sid, session
+
+    def get(self, sid: str | None) -> Session | None:
+        if not sid:
+            return None
+        with self.lock:
+            session = self.by_id.get(sid)
+            if session is not None and session.expires <= time.monotonic():
+                del self.by_id[sid]
+                return None
+            return session
+
+    def end(self, sid: str | None) -> None:
+        with self.lock:
+            self.by_id.pop(sid or "", None)
+
+
+def _sessions(request: Request) -> Sessions:
+    found = getattr(request.app.state, "review_sessions", None)
+    if found is None:
+        found = request.app.state.review_sessions = Sessions()
+    return found
+
+
+class Form:
+    """A urlencoded form body (the only kind these pages send), read without python-multipart."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        self.fields = fields
+
+    def get(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[0] if values else None
+
+    def getlist(self, name: str) -> list[str]:
+        return self.fields.get(name, [])
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(k, v[0]) for k, v in self.fields.items() if v]
+
+
+async def _form(request: Request) -> Form:
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return Form({})
+    body = (await request.body()).decode("utf-8", "replace")
+    return Form(parse_qs(body, keep_blank_values=True, max_num_fields=500))
+
+
+def _store(request: Request) -> EventStore:
+    store: EventStore = request.app.state.store
+    return store
+
+
+def _signed_in(request: Request) -> tuple[User, Session] | None:
+    """The user behind the session cookie, looked up again by token (a revoked token ends the session)."""
+    sid = request.cookies.get(COOKIE)
+    session = _sessions(request).get(sid)
+    if session is None:
+        return None
+    user = _wiring(request).user_for_token(_store(request).engine, session.token)
+    if user is None:
+        _sessions(request).end(sid)
+        return None
+    return user, session
+
+
+def _csrf_ok(given: Any, expected: str) -> bool:
+    return isinstance(given, str) and bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _html(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(render(template, **context), status_code=status_code, headers=HEADERS)
+
+
+def _problem(status_code: int, title: str, detail: str) -> HTMLResponse:
+    return _html("review_problem.html", status_code, title=title, detail=detail, user=None, csrf="")
+
+
+def _safe_next(value: Any) -> str:
+    text = value if isinstance(value, str) else ""
+    parts = urlsplit(text)
+    if parts.scheme or parts.netloc or not parts.path.startswith(PREFIX) or text.startswith("//") or "\\" in text:
+        return PREFIX
+    return text
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+@router.get("/static/record.css")
+def stylesheet() -> Response:
+    return Response(CSS, media_type="text/css; charset=utf-8", headers={"cache-control": "public, max-age=3600"})
+
+
+@router.get("/static/review.css")
+def review_stylesheet() -> Response:
+    return Response(REVIEW_CSS, media_type="text/css; charset=utf-8", headers={"cache-control": "public, max-age=300"})
+
+
+@router.get("/static/review.js")
+def script() -> Response:
+    return Response(JS, media_type="text/javascript; charset=utf-8", headers={"cache-control": "public, max-age=300"})
+
+
+# ---- sign-in and sign-out ----------------------------------------------------------------------------------------
+
+def _signin_page(request: Request, status_code: int = 200, error: str | None = None) -> HTMLResponse:
+    nonce = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(32)
+    response = _html("review_signin.html", status_code, error=error, csrf=nonce, user=None,
+                     next=_safe_next(request.query_params.get("next")))
+    response.set_cookie(SIGNIN_COOKIE, nonce, max_age=3600, path=PREFIX, httponly=True, samesite="strict",
+                        secure=_secure(request))
+    return response
+
+
+@router.get("/signin")
+def signin_form(request: Request) -> HTMLResponse:
+    return _signin_page(request)
+
+
+@router.post("/signin", response_model=None)
+async def signin(request: Request) -> Response:
+    form = await _form(request)
+    if not _csrf_ok(form.get(CSRF_FIELD), request.cookies.get(SIGNIN_COOKIE, "")):
+        return _problem(403, "Refused", "The form was not sent from this site's sign-in page. Reload it and try again.")
+    token = form.get("token")
+    token = token.strip() if isinstance(token, str) else ""
+    user = _wiring(request).user_for_token(_store(request).engine, token) if token else None
+    if user is None:
+        return _signin_page(request, 401, "That token is not valid (unknown or revoked).")
+    sid, _ = _sessions(request).create(token)
+    response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+    response.set_cookie(COOKIE, sid, max_age=SESSION_TTL, path=PREFIX, httponly=True, samesite="strict",
+                        secure=_secure(request))
+    response.delete_cookie(SIGNIN_COOKIE, path=PREFIX)
+    return response
+
+
+@router.post("/signout", response_model=None)
+async def signout(request: Request) -> Response:
+    found = _signed_in(request)
+    form = await _form(request)
+    if found is not None:
+        if not _csrf_ok(form.get(CSRF_FIELD), found[1].csrf):
+            return _problem(403, "Refused", "The form had no valid CSRF field.")
+        _sessions(request).end(request.cookies.get(COOKIE))
+    response = RedirectResponse(PREFIX + "/signin", status_code=303)
+    response.delete_cookie(COOKIE, path=PREFIX)
+    return response
+
+
+# ---- the queue ---------------------------------------------------------------------------------------------------
+
+FILTERS = ("proposition", "feed", "min_score", "max_score", "published_after", "published_before")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: str
+    score: float
+    suggested_stance: str | None
+    explanation: str
+    title: str | None
+    link: str | None
+    feed: str | None
+    published_at: str | None
+    summary: str | None
+    proposition_id: str
+    statement: str | None
+    status: str | None
+    version: int | None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.link).netloc if self.link else ""
+
+
+def explanation_in_words(raw: str | None) -> str:
+    try:
+        found = json.loads(raw or "{}")
+    except ValueError:
+        return ""
+    if not isinstance(found, dict):
+        return ""
+    if isinstance(found.get("summary"), str):
+        return found["summary"]
+    if found.get("manual"):
+        return "Attached by hand."
+    words = []
+    entities = [e.get("entity") if isinstance(e, dict) else str(e) for e in found.get("entities", [])]
+    terms = [t.get("term") if isinstance(t, dict) else str(t) for t in found.get("terms", [])]
+    if entities:
+        words.append("names in common: " + ", ".join(str(e) for e in entities[:5]))
+    if terms:
+        words.append("shared terms: " + ", ".join(str(t) for t in terms[:5]))
+    return ("Matched on " + "; ".join(words) + ".") if words else "No explanation recorded."
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _queue(engine: sa.Engine, filters: dict[str, str]) -> list[Suggestion]:
+    query = (
+        sa.select(matches.c.match_id, matches.c.score, matches.c.suggested_stance, matches.c.explanation,
+                  matches.c.proposition_id, evidence.c.title, evidence.c.link, evidence.c.feed,
+                  evidence.c.published_at, evidence.c.summary, propositions.c.statement, propositions.c.status,
+                  propositions.c.version)
+        .select_from(matches.outerjoin(evidence, evidence.c.evidence_id == matches.c.evidence_id)
+                     .outerjoin(propositions, propositions.c.proposition_id == matches.c.proposition_id))
+        .where(matches.c.state == "suggested")
+        .order_by(matches.c.score.desc(), matches.c.match_id)
+        .limit(PAGE_SIZE)
+    )
+    if filters.get("proposition"):
+        query = query.where(matches.c.proposition_id == filters["proposition"])
+    if filters.get("feed"):
+        query = query.where(evidence.c.feed == filters["feed"])
+    if (low := _number(filters.get("min_score"))) is not None:
+        query = query.where(matches.c.score >= low)
+    if (high := _number(filters.get("max_score"))) is not None:
+        query = query.where(matches.c.score <= high)
+    if filters.get("published_after"):
+        query = query.where(evidence.c.published_at >= filters["published_after"])
+    if filters.get("published_before"):
+        query = query.where(evidence.c.published_at < filters["published_before"])
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [Suggestion(r.match_id, r.score, r.suggested_stance, explanation_in_words(r.explanation), r.title, r.link,
+                       r.feed, r.published_at, r.summary, r.proposition_id, r.statement, r.status, r.version)
+            for r in rows]
+
+
+def _feeds(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        return [f for (f,) in connection.execute(sa.select(evidence.c.feed).distinct().order_by(evidence.c.feed))
+                if f]
+
+
+def _proposition_ids(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(sa.select(propositions.c.proposition_id).where(
+            propositions.c.status.not_in(("withdrawn",))).order_by(propositions.c.proposition_id).limit(1000)
+        ).scalars())
+
+
+def _filters(values: Any) -> dict[str, str]:
+    found = {}
+    for name in FILTERS:
+        value = values.get(name)
+        if isinstance(value, str) and value.strip() and "\x00" not in value and len(value) <= 200:
+            found[name] = value.strip()
+    return found
+
+
+def _queue_page(request: Request, user: User, session: Session, filters: dict[str, str], status_code: int = 200,
+                message: str | None = None, conflict: str | None = None) -> HTMLResponse:
+    engine = _store(request).engine
+    items = _queue(engine, filters)
+    return _html("review_queue.html", status_code, user=user, csrf=session.csrf, items=items, filters=filters,
+                 feeds=_feeds(engine), proposition_ids=_proposition_ids(engine), editor=allows(user.role, "editor"),
+                 message=message, conflict=conflict,
+                 here=PREFIX + ("?" + urlencode(filters) if filters else ""), stances=STANCES)
+
+
+@router.get("", response_model=None)
+@router.get("/", response_model=None)
+def queue(request: Request) -> Response:
+    found = _signed_in(request)
+    if found is None:
+        target = PREFIX + ("?" + request.url.query if request.url.query else "")
+        return RedirectResponse(PREFIX + "/signin?" + urlencode({"next": target}), status_code=303)
+    user, session = found
+    done = request.query_params.get("done")
+    message = {"confirmed": "Confirmed.", "rejected": "Rejected.", "bulk": "The selected suggestions were rejected.",
+               "moved": "Rejected here and attached to the other proposition."
+               }.get(done or "")
+    return _queue_page(request, user, session, _filters(request.query_params), message=message)
+
+
+# ---- actions -----------------------------------------------------------------------------------------------------
+
+async def _editor_form(request: Request) -> tuple[User, Session, Any] | Response:
+    found = _signed_in(request)
+    if found is None:
+        return _problem(403, "Signed out", "Your session ended. Sign in again; nothing was changed.")
+    user, session = found
+    form = await _form(request)
+    if not _csrf_ok(form.get(CSRF_FIELD), session.csrf):
+        return _problem(403, "Refused", "The form had no valid CSRF field; nothing was changed.")
+    if not allows(user.role, "editor"):
+        return _problem(403, "Not allowed", f"Reviewing needs the editor role; {user.name} is a {user.role}.")
+    return user, session, form
+
+
+def _version(form: Any) -> int | None:
+    try:
+        return int(form.get("version"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _decide(request: Request, user: User, session: Session, form: Any, action: str,
+            work: Any) -> Response:
+    filters = _filters(form)
+    tracker: Tracker = request.app.state.tracker
+    try:
+        with tracker.unit_of_work(actor=user.actor, correlation_id=getattr(request.state, "request_id", None),
+                                  causation_id=f"web:{request.method} {request.url.path}") as uow:
+            work(uow)
+    except ConcurrencyError:
+        return _queue_page(request, user, session, filters, 409, conflict=(
+            "Another editor changed this proposition after you loaded the page, so nothing was applied. "
+            "Here is its current state; decide again if it still applies."))
+    except (DomainError, Invalid, NotFound) as error:
+        return _queue_page(request, user, session, filters, 409, conflict=f"Nothing was applied: {error}")
+    return RedirectResponse(PREFIX + "?" + urlencode({**filters, "done": action}), status_code=303)
+
+
+@router.post("/matches/{match_id}/confirm", response_model=None)
+async def confirm(request: Request, match_id: str) -> Response:
+    checked = await _editor_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, session, form = checked
+    stance = form.get("stance")
+    if stance not in STANCES:
+        return _problem(400, "Choose a stance", "A confirmation needs a stance: supports, contradicts or context.")
+    note = str(form.get("note") or "")[:2000]
+    return _decide(request, user, session, form, "confirmed",
+                   lambda uow: _wiring(request).review.confirm(uow, match_id, stance, note, _version(form)))
+
+
+@router.post("/matches/{match_id}/reject", response_model=None)
+async def reject(request: Request, match_id: str) -> Response:
+    checked = await _editor_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, session, form = checked
+    reason = str(form.get("reason") or "")[:2000]
+    return _decide(request, user, session, form, "rejected",
+                   lambda uow: _wiring(request).review.reject(uow, match_id, reason, _version(form)))
+
+
+@router.post("/reject", response_model=None)
+async def reject_selected(request: Request) -> Response:
+    """Reject the ticked suggestions in one unit of work. Each value is `match_id@version`: the version is
+    checked at a proposition's first rejection (the unit holds the append lock, so it cannot move after)."""
+    checked = await _editor_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, session, form = checked
+    selected = [str(v) for v in form.getlist("selected")][:PAGE_SIZE]
+    if not selected:
+        return _queue_page(request, user, session, _filters(form), 400, conflict="Tick at least one suggestion.")
+    reason = str(form.get("reason") or "")[:2000]
+
+    def work(uow: Any) -> None:
+        seen: set[str] = set()
+        for value in selected:
+            match_id, _, version = value.rpartition("@")
+            proposition_id = _wiring(request).review.proposition_of(uow, match_id)
+            expected = int(version) if version.isdigit() and proposition_id not in seen else None
+            seen.add(proposition_id)
+            _wiring(request).review.reject(uow, match_id, reason, expected)
+
+    return _decide(request, user, session, form, "bulk", work)
+
+
+@router.post("/matches/{match_id}/move", response_model=None)
+async def move(request: Request, match_id: str) -> Response:
+    """"Belongs to another proposition": reject the suggestion here (with the version check) and attach its
+    item to the proposition named, confirmed with the stance chosen, in one unit of work."""
+    checked = await _editor_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, session, form = checked
+    target = str(form.get("target") or "").strip()
+    stance = form.get("stance")
+    if not target or stance not in STANCES:
+        return _problem(400, "Name the proposition", "Give the id of the proposition it belongs to and a stance.")
+
+    def work(uow: Any) -> None:
+        row = uow.connection.execute(
+            sa.select(evidence.c.title, evidence.c.link, evidence.c.summary, evidence.c.published_at)
+            .select_from(matches.join(evidence, evidence.c.evidence_id == matches.c.evidence_id))
+            .where(matches.c.match_id == match_id)).first()
+        if row is None or not row.link:
+            raise Invalid("no-link", "this item has no link, so it cannot be attached elsewhere")
+        published = datetime.fromisoformat(row.published_at) if row.published_at else datetime.now().astimezone()
+        item = _wiring(request).review.manual_evidence(row.link, row.title or row.link, row.summary or "", published,
+                                              stance, f"moved from a suggestion for another proposition ({match_id})")
+        _wiring(request).review.reject(uow, match_id, f"belongs to {target}", _version(form))
+        _wiring(request).review.attach_evidence(uow, target, item, actor=user.actor)
+
+    return _decide(request, user, session, form, "moved", work)
