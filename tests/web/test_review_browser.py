@@ -23,6 +23,7 @@ from tests.conftest import ROOT
 from tests.digest.smtpserver import free_port
 from tests.web import seed as seeding
 from tests.web.conftest import _env
+from tests.web.test_browser import A11Y
 from tracker.domain import proposition as p
 from tracker.projections.tables import matches
 from tracker.repository.unit_of_work import Tracker
@@ -122,6 +123,7 @@ def _csrf(html: str) -> str:
 def _sign_in(page: Any, site: ReviewSite, who: str, path: str = "/review") -> None:
     page.goto(site.base + path)
     assert "/review/signin" in page.url
+    assert page.evaluate(A11Y) == []
     page.get_by_label("API token").fill(site.tokens[who])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/review(\?|$)"))
@@ -160,6 +162,7 @@ def test_confirm_with_the_keyboard_then_reject(review_site: ReviewSite, page: An
     assert page.locator("li.suggestion").count() == 2
     assert "Filler proposition number 0" in page.inner_text("main") and "Score " in page.inner_text("main")
     assert "shared terms: deterrence" in page.inner_text("main")
+    assert page.evaluate(A11Y) == []
     _shot(page, "queue")
     page.keyboard.press("j")
     top = page.locator("li.suggestion").first.get_attribute("data-match")
