@@ -122,7 +122,10 @@ def test_schemathesis_finds_nothing(server: tuple[str, str, Path], seed: int, ph
     command = [
         str(SCHEMATHESIS), "--config-file", str(config), "--no-color", "run", f"{base}/openapi.json",
         "--checks", "all", "--phases", phases, "--max-examples", str(EXAMPLES),
-        "--seed", str(seed), "--workers", "2", "--suppress-health-check", "all", "--request-timeout", "30",
+        "--seed", str(seed),
+        # One worker: with two threads, hypothesis's ast.parse of lambdas hits CPython 3.11.7's "AST constructor
+        # recursion depth mismatch" (a thread-safety bug in the interpreter, not the API) now and then.
+        "--workers", "1", "--suppress-health-check", "all", "--request-timeout", "30",
         "--header", f"Authorization: Bearer {token}", "--generation-database", "none",
         *(arg for path in EXCLUDED for arg in ("--exclude-path", path)),
     ]
