@@ -37,6 +37,33 @@ class PropositionRow:
     version: int
 
 
+def filtered(
+    query: sa.Select[Any], *, status: str | None, kind: str | None, actor: str | None, q: str | None,
+    q_evidence: sa.ColumnElement[bool], topic: str | None = None,
+) -> sa.Select[Any]:
+    """The proposition filters the API and the public pages share. `q` matches the statement or the title of
+    evidence matched to the proposition whose match satisfies `q_evidence` (which matches count is the caller's
+    choice: the public pages count confirmed evidence only, so a suggestion's title finds nothing there)."""
+    if status:
+        query = query.where(propositions.c.status == status)
+    if kind:
+        query = query.where(propositions.c.kind == kind)
+    if actor:
+        query = query.where(propositions.c.actors.contains(json.dumps(actor), autoescape=True))
+    if topic:
+        query = query.where(propositions.c.topics.contains(json.dumps(topic), autoescape=True))
+    if q:
+        by_evidence = (
+            sa.select(matches.c.proposition_id)
+            .join(evidence, evidence.c.evidence_id == matches.c.evidence_id)
+            .where(evidence.c.title.icontains(q, autoescape=True), q_evidence)
+        )
+        query = query.where(sa.or_(
+            propositions.c.statement.icontains(q, autoescape=True), propositions.c.proposition_id.in_(by_evidence),
+        ))
+    return query
+
+
 def today() -> str:
     return date.today().isoformat()
 
@@ -68,23 +95,9 @@ def list_propositions(
     cursor: str | None = None,
 ) -> Page[PropositionRow]:
     """Propositions in id order, filtered; `q` matches the statement or the title of matched evidence."""
-    query = sa.select(propositions)
-    if status:
-        query = query.where(propositions.c.status == status)
-    if kind:
-        query = query.where(propositions.c.kind == kind)
-    if actor:
-        query = query.where(propositions.c.actors.contains(json.dumps(actor), autoescape=True))
-    if q:
-        # Evidence matched to the proposition counts unless the match was rejected.
-        by_evidence = (
-            sa.select(matches.c.proposition_id)
-            .join(evidence, evidence.c.evidence_id == matches.c.evidence_id)
-            .where(evidence.c.title.icontains(q, autoescape=True), matches.c.state != "rejected")
-        )
-        query = query.where(sa.or_(
-            propositions.c.statement.icontains(q, autoescape=True), propositions.c.proposition_id.in_(by_evidence),
-        ))
+    # Evidence matched to the proposition counts for `q` unless the match was rejected.
+    query = filtered(sa.select(propositions), status=status, kind=kind, actor=actor, q=q,
+                     q_evidence=matches.c.state != "rejected")
     if overdue is not None:
         late = sa.and_(
             propositions.c.resolve_by.is_not(None), propositions.c.outcome.is_(None),

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from tracker.domain.registry import entity_of, proposition_stream
 from tracker.projections.tables import evidence, matches, propositions, sources
 from tracker.queries.paging import Page, SortKey, keyset_page
-from tracker.queries.propositions import PropositionRow, is_overdue, today
+from tracker.queries.propositions import PropositionRow, filtered, is_overdue, today
 from tracker.queries.propositions import _row as proposition_row
 from tracker.store.eventstore import decode_payload
 from tracker.store.schema import events
@@ -216,37 +216,16 @@ def _timeline(
 
 # ---- lists ----------------------------------------------------------------------------------------
 
-def _filtered(query: sa.Select[Any], *, status: str | None, kind: str | None, actor: str | None,
-              topic: str | None, q: str | None) -> sa.Select[Any]:
-    if status:
-        query = query.where(propositions.c.status == status)
-    if kind:
-        query = query.where(propositions.c.kind == kind)
-    if actor:
-        query = query.where(propositions.c.actors.contains(json.dumps(actor), autoescape=True))
-    if topic:
-        query = query.where(propositions.c.topics.contains(json.dumps(topic), autoescape=True))
-    if q:
-        # Unlike the API's search, only CONFIRMED evidence counts: a suggestion's title must not find anything.
-        by_evidence = (
-            sa.select(matches.c.proposition_id)
-            .join(evidence, evidence.c.evidence_id == matches.c.evidence_id)
-            .where(evidence.c.title.icontains(q, autoescape=True), matches.c.state == "confirmed")
-        )
-        query = query.where(sa.or_(
-            propositions.c.statement.icontains(q, autoescape=True), propositions.c.proposition_id.in_(by_evidence),
-        ))
-    return query
-
-
 def list_propositions(
     engine: sa.Engine, *, status: str | None = None, kind: str | None = None, actor: str | None = None,
     topic: str | None = None, q: str | None = None, source_id: str | None = None, overdue_first: bool = False,
     limit: int = 50, cursor: str | None = None,
 ) -> Page[PropositionRow]:
     """Propositions filtered, in id order or overdue first, one keyset page at a time (BadCursor on a bad one)."""
-    query = _filtered(sa.select(propositions, _LATE) if overdue_first else sa.select(propositions),
-                      status=status, kind=kind, actor=actor, topic=topic, q=q)
+    # Unlike the API's search, only CONFIRMED evidence counts: a suggestion's title must not find anything.
+    query = filtered(sa.select(propositions, _LATE) if overdue_first else sa.select(propositions),
+                     status=status, kind=kind, actor=actor, topic=topic, q=q,
+                     q_evidence=matches.c.state == "confirmed")
     if source_id is not None:
         query = query.where(propositions.c.source_id == source_id)
     order = OVERDUE_FIRST if overdue_first else BY_ID
