@@ -13,10 +13,11 @@ from tracker.api.paging import PathId
 from tracker.api.problems import problem
 from tracker.queries import scorecard as queries
 from tracker.store import EventStore
+from tracker.web.claimreview import RATINGS, claim_review_document
 
 router = APIRouter(tags=["scorecard"])
 Store = Annotated[EventStore, Depends(get_store)]
-RATINGS = {"confirmed": (5, "True"), "refuted": (1, "False"), "annulled": (3, "Undecidable")}
+
 
 
 class Record(BaseModel):
@@ -56,22 +57,10 @@ def claim_review(proposition_id: PathId, store: Store) -> Any:
     if claim.outcome not in RATINGS:
         return problem(409, "not-resolved", "Only a resolved proposition has a review",
                        f"proposition {proposition_id} is {claim.status}")
-    value, label = RATINGS[claim.outcome]
-    item: dict[str, Any] = {"@type": "Claim"}
-    if claim.author:
-        item["author"] = {"@type": "Person", "name": claim.author}
-        item["datePublished"] = (claim.published_at or "")[:10]
-        item["appearance"] = {"@type": "CreativeWork", "headline": claim.title, "url": claim.url,
-                              "publisher": {"@type": "Organization", "name": claim.outlet}}
-    body = {
-        "@context": "https://schema.org",
-        "@type": "ClaimReview",
-        "claimReviewed": claim.statement,
-        "datePublished": (claim.resolved_at or "")[:10],
-        "author": {"@type": "Organization", "name": "Policy Tracker"},
-        "reviewRating": {"@type": "Rating", "ratingValue": value, "bestRating": 5, "worstRating": 1,
-                         "alternateName": label},
-        "itemReviewed": item,
-        "reviewBody": claim.note or None,
-    }
+    body = claim_review_document(
+        outcome=claim.outcome, statement=claim.statement, resolved_at=claim.resolved_at, author=claim.author,
+        published_at=claim.published_at, title=claim.title, url=claim.url, outlet=claim.outlet,
+    )
+    assert body is not None  # resolved, checked above
+    body["reviewBody"] = claim.note or None
     return JSONResponse(body, media_type="application/ld+json")
