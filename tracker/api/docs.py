@@ -3,7 +3,7 @@
 FastAPI's own pages load Swagger UI and ReDoc from a CDN (blank without a network, and a third-party script
 on a page that holds a bearer token). The assets here come from an installed package, `fastapi-offline`,
 which ships swagger-ui-bundle.js, swagger-ui.css and redoc.standalone.js; we use only its static files.
-They are mounted at /docs-assets/; the pages' CSP (tracker/api/middleware.py) allows this origin only.
+They are mounted at /docs-assets/; the pages' own CSP (DOCS_CSP below) allows this origin only.
 """
 
 from __future__ import annotations
@@ -17,6 +17,18 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = "/docs-assets"
+# Scripts, styles and images from this origin only. Swagger UI's page starts with one inline script and both pages
+# inline their styles; ReDoc runs a blob: worker.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+def _with_policy(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
 FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
 
 
@@ -37,18 +49,19 @@ def install(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
+        return _with_policy(get_swagger_ui_html(
             openapi_url=openapi_url, title=f"{title} - API", oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS}/favicon.png",
-        )
+        ))
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     def swagger_ui_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
+        return _with_policy(get_swagger_ui_oauth2_redirect_html())
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=openapi_url, title=f"{title} - API reference",
-                              redoc_js_url=f"{ASSETS}/redoc.standalone.js", redoc_favicon_url=f"{ASSETS}/favicon.png",
-                              with_google_fonts=False)
+        return _with_policy(get_redoc_html(
+            openapi_url=openapi_url, title=f"{title} - API reference", redoc_js_url=f"{ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS}/favicon.png", with_google_fonts=False,
+        ))

@@ -29,18 +29,8 @@ COMMON_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; "
        "form-action 'none'")
-# /docs and /redoc: Swagger UI and ReDoc served by the tracker itself (tracker/api/docs.py, assets from the
-# installed fastapi-offline package under /docs-assets/): scripts, styles and images from this origin only.
-# Swagger UI's page starts with one inline script and both inline their styles; ReDoc runs a blob: worker.
-DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
-# /unsubscribe: the page a GET shows has a form (a button) that POSTs to /unsubscribe itself, so this route
-# alone may submit forms to its own origin; everything else about it is the strict policy above.
-UNSUBSCRIBE_CSP = CSP.replace("form-action 'none'", "form-action 'self'")
-DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+# A page that needs more than CSP sets its own Content-Security-Policy header, which is kept: /docs and /redoc
+# (tracker/api/docs.py), /unsubscribe (tracker/api/subscribers.py), the reader and review pages (tracker/web).
 
 
 class SecurityHeaders:
@@ -57,8 +47,7 @@ class SecurityHeaders:
         given = headers.get(b"x-request-id", b"")
         rid = given.decode("ascii") if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid  # read by commanding.request_id (request.state)
-        path = scope["path"]
-        csp = (DOCS_CSP if path in DOCS_PATHS else UNSUBSCRIBE_CSP if path == "/unsubscribe" else CSP).encode()
+        csp = CSP.encode()
         authenticated = b"authorization" in headers
 
         async def send_with_headers(message: Message) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from tracker.api.auth import require
 from tracker.api.commanding import COMMAND, Outcome, run_command
 from tracker.api.deps import get_app_settings, get_store, get_tracker
+from tracker.api.middleware import CSP
 from tracker.api.problems import problem
 from tracker.config import Settings
 from tracker.digest.tokens import BadToken, TokenExpired
@@ -147,6 +148,10 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+# The strict policy, except that the confirmation page's button may POST to /unsubscribe itself.
+PAGE_CSP = CSP.replace("form-action 'none'", "form-action 'self'")
+
+
 def _page(title: str, text: str, status: int = 200, form_action: str | None = None) -> HTMLResponse:
     form = ""
     if form_action is not None:
@@ -159,7 +164,8 @@ def _page(title: str, text: str, status: int = 200, form_action: str | None = No
         "<body style=\"font-family:Georgia,serif;max-width:40em;margin:3em auto;padding:0 1em;\">"
         f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{form}</body></html>"
     )
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP}
+    return HTMLResponse(body, status_code=status, headers=headers)
 
 
 def _error_answer(request: Request, error: BadToken) -> HTMLResponse | JSONResponse:
