@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_cli import assert_one_line_error
 from tracker.domain import evidence as evidence_domain
 from tracker.domain import proposition as domain
 from tracker.repository.unit_of_work import Tracker, evidence_stream, proposition_stream
@@ -22,15 +23,6 @@ def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_FEEDS_FILE": str(ROOT / "no-such-feeds.toml")}
     return subprocess.run([sys.executable, "-m", "tracker.cli", "review", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], *expected: str) -> None:
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for text in expected:
-        assert text in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -59,7 +51,7 @@ def test_mute_unmute_and_window(store: EventStore, sqlite_url: str) -> None:
     assert muted.returncode == 0, muted.stderr
     assert "matching muted for p1" in muted.stdout
     assert state(store).muted and state(store).muted_reason == "noisy"
-    one_line_error(run(sqlite_url, "mute", "p1"), "already muted")
+    assert_one_line_error(run(sqlite_url, "mute", "p1"), "already muted")
 
     unmuted = run(sqlite_url, "unmute", "p1", "--no-backfill")
     assert unmuted.returncode == 0, unmuted.stderr
@@ -116,7 +108,7 @@ def test_reject_bulk(store: EventStore, sqlite_url: str) -> None:
 ])
 def test_mistakes_are_one_line(store: EventStore, sqlite_url: str, args: tuple[str, ...], expected: str) -> None:
     head = store.head()
-    one_line_error(run(sqlite_url, *args), expected)
+    assert_one_line_error(run(sqlite_url, *args), expected)
     assert store.head() == head
 
 
@@ -127,5 +119,5 @@ def test_reject_all_needs_the_flag(store: EventStore, sqlite_url: str) -> None:
 
 
 def test_no_database_is_one_line(tmp_path: Path) -> None:
-    one_line_error(run(f"sqlite:///{tmp_path / 'missing.db'}", "mute", "p1"), "no database")
+    assert_one_line_error(run(f"sqlite:///{tmp_path / 'missing.db'}", "mute", "p1"), "no database")
     assert not (tmp_path / "missing.db").exists()
