@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from tracker.api import (
     admin,
     audit,
+    bodies,
     catalog,
     commands,
     contract,
@@ -28,6 +29,8 @@ from tracker.api.middleware import ErrorGuard, SecurityHeaders
 from tracker.api.schemas import Health
 from tracker.config import Settings, get_settings
 from tracker.repository.unit_of_work import Tracker
+from tracker.service import matching_controls
+from tracker.service import propositions as propositions_service
 from tracker.service import review as review_service
 from tracker.service.users import user_for_token
 from tracker.store import EventStore
@@ -78,7 +81,8 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
         app.include_router(router, dependencies=[Depends(require(role))])
     app.include_router(subscribers.public_router)  # /unsubscribe: the signed link is the credential
     # /review: the review queue for editors (a session from an API token), calling the API's own use cases
-    review_pages.install(app, review_pages.Wiring(user_for_token, review_service))
+    review_pages.install(app, review_pages.Wiring(user_for_token, review_service, propositions_service,
+                                                  matching_controls, bodies))
     if app.state.settings.public_pages:  # /record/: the public reader pages, no token (TRACKER_PUBLIC_PAGES)
         app.include_router(reader_pages.router)
         app.include_router(reader_pages.root_router)  # / redirects to /record/

@@ -29,6 +29,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tracker.domain.errors import DomainError
 from tracker.domain.user import allows
 from tracker.projections.tables import evidence, matches, propositions
+from tracker.queries import paging
+from tracker.queries.paging import SortKey
+from tracker.queries.review import BEST_FIRST
 from tracker.repository.errors import Invalid
 from tracker.repository.unit_of_work import NotFound, Tracker
 from tracker.store import ConcurrencyError, EventStore
@@ -40,6 +43,7 @@ SIGNIN_COOKIE = "tracker_review_signin"
 CSRF_FIELD = "csrf_token"
 SESSION_TTL = 8 * 3600
 PAGE_SIZE = 50
+COUNT_CAP = 1000  # the queue counts its suggestions up to here ("more than 1000"), so a huge queue stays fast
 STANCES = ("supports", "contradicts", "context")
 REVIEW_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -59,11 +63,17 @@ class Wiring:
 
     user_for_token: Callable[[sa.Engine, str], Any]  # tracker.service.users.user_for_token
     review: Any  # the tracker.service.review module: the same confirm/reject/attach functions as the API
+    propositions: Any  # tracker.service.propositions: act (amend, resolve, withdraw, reopen) and backfill_later
+    controls: Any  # tracker.service.matching_controls: mute and unmute
+    bodies: Any  # tracker.api.bodies: the API's request models, so a form is validated exactly as a JSON body
 
 
 def install(app: FastAPI, wiring: Wiring) -> None:
+    from tracker.web import review_propositions  # it builds on this module's sessions and forms
+
     app.state.review_wiring = wiring
     app.include_router(router)
+    app.include_router(review_propositions.router)
 
 
 def _wiring(request: Request) -> Wiring:
@@ -248,6 +258,7 @@ async def signout(request: Request) -> Response:
 # ---- the queue ---------------------------------------------------------------------------------------------------
 
 FILTERS = ("proposition", "feed", "min_score", "max_score", "published_after", "published_before")
+PAGE_KEYS = ("after", "before")  # keyset cursors: the page after a suggestion, or before one
 
 
 @dataclass(frozen=True)
@@ -299,18 +310,20 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-def _queue(engine: sa.Engine, filters: dict[str, str]) -> list[Suggestion]:
-    query = (
-        sa.select(matches.c.match_id, matches.c.score, matches.c.suggested_stance, matches.c.explanation,
-                  matches.c.proposition_id, evidence.c.title, evidence.c.link, evidence.c.feed,
-                  evidence.c.published_at, evidence.c.summary, propositions.c.statement, propositions.c.status,
-                  propositions.c.version)
-        .select_from(matches.outerjoin(evidence, evidence.c.evidence_id == matches.c.evidence_id)
-                     .outerjoin(propositions, propositions.c.proposition_id == matches.c.proposition_id))
-        .where(matches.c.state == "suggested")
-        .order_by(matches.c.score.desc(), matches.c.match_id)
-        .limit(PAGE_SIZE)
-    )
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue (at most PAGE_SIZE, best first), the cursors of the pages either side (None at an
+    end) and how many suggestions the filters select in all (COUNT_CAP + 1 meaning more than COUNT_CAP)."""
+
+    items: list[Suggestion]
+    total: int
+    next: str | None
+    previous: str | None
+    bad_cursor: bool = False
+
+
+def _narrowed(query: sa.Select[Any], filters: dict[str, str]) -> sa.Select[Any]:
+    query = query.where(matches.c.state == "suggested")
     if filters.get("proposition"):
         query = query.where(matches.c.proposition_id == filters["proposition"])
     if filters.get("feed"):
@@ -323,11 +336,51 @@ def _queue(engine: sa.Engine, filters: dict[str, str]) -> list[Suggestion]:
         query = query.where(evidence.c.published_at >= filters["published_after"])
     if filters.get("published_before"):
         query = query.where(evidence.c.published_at < filters["published_before"])
+    return query
+
+
+def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
+    """Keyset paging in BEST_FIRST order: `after` continues past a page's last suggestion, `before` goes back
+    from a page's first one. A decision removes a suggestion without shifting the pages around it."""
+    joined = (matches.outerjoin(evidence, evidence.c.evidence_id == matches.c.evidence_id)
+              .outerjoin(propositions, propositions.c.proposition_id == matches.c.proposition_id))
+    query = _narrowed(
+        sa.select(matches.c.match_id, matches.c.score, matches.c.suggested_stance, matches.c.explanation,
+                  matches.c.proposition_id, evidence.c.title, evidence.c.link, evidence.c.feed,
+                  evidence.c.published_at, evidence.c.summary, propositions.c.statement, propositions.c.status,
+                  propositions.c.version).select_from(joined), filters)
+    backwards = tuple(SortKey(k.column, k.type, not k.descending) for k in BEST_FIRST)
+    order, key, bad = BEST_FIRST, None, False
+    try:
+        if filters.get("before"):
+            order, key = backwards, paging.decode(filters["before"], *(k.type for k in BEST_FIRST))
+        elif filters.get("after"):
+            key = paging.decode(filters["after"], *(k.type for k in BEST_FIRST))
+    except paging.BadCursor:
+        order, key, bad = BEST_FIRST, None, True
+    if key is not None:
+        query = query.where(paging.after(order, key))
+    query = query.order_by(*(k.column.desc() if k.descending else k.column for k in order)).limit(PAGE_SIZE)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
-    return [Suggestion(r.match_id, r.score, r.suggested_stance, explanation_in_words(r.explanation), r.title, r.link,
-                       r.feed, r.published_at, r.summary, r.proposition_id, r.statement, r.status, r.version)
-            for r in rows]
+        if order is backwards:
+            rows.reverse()
+        counted = _narrowed(sa.select(matches.c.match_id).select_from(
+            matches.outerjoin(evidence, evidence.c.evidence_id == matches.c.evidence_id)), filters).limit(COUNT_CAP + 1)
+        total = connection.execute(sa.select(sa.func.count()).select_from(counted.subquery())).scalar_one()
+
+        def beyond(row: Any, keys: tuple[SortKey, ...]) -> str | None:
+            found = paging.encode(row.score, row.match_id)
+            probe = _narrowed(sa.select(matches.c.match_id).select_from(joined), filters).where(
+                paging.after(keys, (row.score, row.match_id))).limit(1)
+            return found if connection.execute(probe).first() is not None else None
+
+        following = beyond(rows[-1], BEST_FIRST) if rows else None
+        preceding = beyond(rows[0], backwards) if rows else None
+    items = [Suggestion(r.match_id, r.score, r.suggested_stance, explanation_in_words(r.explanation), r.title,
+                        r.link, r.feed, r.published_at, r.summary, r.proposition_id, r.statement, r.status, r.version)
+             for r in rows]
+    return QueuePage(items, total, following, preceding, bad)
 
 
 def _feeds(engine: sa.Engine) -> list[str]:
@@ -344,8 +397,9 @@ def _proposition_ids(engine: sa.Engine) -> list[str]:
 
 
 def _filters(values: Any) -> dict[str, str]:
+    """The queue's filters and its page (a cursor), as given in a query string or a form's hidden fields."""
     found = {}
-    for name in FILTERS:
+    for name in (*FILTERS, *PAGE_KEYS):
         value = values.get(name)
         if isinstance(value, str) and value.strip() and "\x00" not in value and len(value) <= 200:
             found[name] = value.strip()
@@ -355,11 +409,18 @@ def _filters(values: Any) -> dict[str, str]:
 def _queue_page(request: Request, user: User, session: Session, filters: dict[str, str], status_code: int = 200,
                 message: str | None = None, conflict: str | None = None) -> HTMLResponse:
     engine = _store(request).engine
-    items = _queue(engine, filters)
-    return _html("review_queue.html", status_code, user=user, csrf=session.csrf, items=items, filters=filters,
-                 feeds=_feeds(engine), proposition_ids=_proposition_ids(engine), editor=allows(user.role, "editor"),
-                 message=message, conflict=conflict,
-                 here=PREFIX + ("?" + urlencode(filters) if filters else ""), stances=STANCES)
+    page = _queue(engine, filters)
+    narrowing = {k: v for k, v in filters.items() if k in FILTERS}
+    if page.bad_cursor:
+        filters = narrowing
+        message = message or "That page link is not valid (changed, or from elsewhere): here is the first page."
+    pages = {"next": page.next and PREFIX + "?" + urlencode({**narrowing, "after": page.next}),
+             "previous": page.previous and PREFIX + "?" + urlencode({**narrowing, "before": page.previous}),
+             "first": PREFIX + ("?" + urlencode(narrowing) if narrowing else "")}
+    return _html("review_queue.html", status_code, user=user, csrf=session.csrf, items=page.items, total=page.total,
+                 pages=pages, filters=filters, feeds=_feeds(engine), proposition_ids=_proposition_ids(engine),
+                 count_cap=COUNT_CAP, editor=allows(user.role, "editor"), message=message, conflict=conflict,
+                 stances=STANCES)
 
 
 @router.get("", response_model=None)
