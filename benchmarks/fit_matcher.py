@@ -37,14 +37,14 @@ from tracker.seeding import load_seed_files  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 LABELLED = DATA / "labelled.yaml"
-FIT_SETS = ("labelled", "heldout")  # the sets a fit may use; blind.yaml never
+FIT_SETS = ("labelled", "heldout", "dev")  # the sets a fit may use; blind.yaml never
 L2 = 1.0
 STANCE_L2 = 1.0
 TARGETS = [round(0.5 + 0.05 * i, 2) for i in range(10)]
 CENTRE = True  # centre embeddings on the fit set's mean (embedding_mean in model.json)
 PROVISIONAL_THRESHOLD = 0.3  # what the simulated editor is shown while the rows for the final fit are made
 STANCE_REGIMES = ("static", "prequential", "leave-one-out")  # the regimes whose labelled pairs fit the stance model
-SHARED = ("knn", "prior")  # per-stance stance features whose weight all stances share
+SHARED = ("knn", "prior", "example")  # per-stance stance features whose weight all stances share
 SHARED_INDEX = {name: [STANCE_FEATURES.index(f"{name}_{s}") for s in STANCES] for name in SHARED}
 
 
@@ -69,7 +69,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
 # set whose profiles were written from it, the lexical features would otherwise explain away the exemplar ones
 # and leave them with the wrong sign. A feature fitted with the wrong sign is left out and the rest refitted.
 POSITIVE = {"lexical", "terms", "entities", "bm25", "bm25_top", "cosine", "cosine_gap", "confirmed_cosine",
-            "confirmed_overlap", "confirmed_gap", "lexical_gap", "confirmed_centroid"}
+            "confirmed_overlap", "confirmed_gap", "lexical_gap", "confirmed_centroid",
+            "example_cosine", "example_gap", "example_overlap", "example_centroid", "example_bm25_top"}
 NEGATIVE = {"rejected_cosine", "rejected_overlap", "rejected_margin"}
 
 

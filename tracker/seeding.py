@@ -65,7 +65,38 @@ def load_seed_files(seeds_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any
     if not isinstance(source, dict) or not isinstance(propositions, list):
         raise SeedError("seeds/source.yaml must be a mapping and seeds/propositions.yaml a list")
     validate(source, propositions)
+    attach_examples(propositions, seeds_dir / "examples.yaml")
     return source, propositions
+
+
+EXAMPLE_STANCES = ("supports", "contradicts", "context")
+
+
+def attach_examples(propositions: list[dict[str, Any]], path: Path) -> None:
+    """Put the written examples of evidence (seeds/examples.yaml, optional) into each proposition's match profile,
+    where the matcher reads them and where an editor can amend them like the profile's terms."""
+    if not path.is_file():
+        return
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise SeedError(f"{path.name} is not valid YAML: {error}") from None
+    examples = data.get("examples") if isinstance(data, dict) else None
+    if not isinstance(examples, dict):
+        raise SeedError(f"{path.name} must be a mapping with 'examples': proposition id -> list of examples")
+    known = {item["id"] for item in propositions}
+    for key, entries in examples.items():
+        if key not in known:
+            raise SeedError(f"{path.name}: no proposition {key!r}")
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("text"), str) and e.get("stance") in EXAMPLE_STANCES
+            for e in entries
+        ):
+            raise SeedError(f"{path.name}: {key}: each example needs text and a stance ({', '.join(EXAMPLE_STANCES)})")
+    for item in propositions:
+        if item["id"] in examples and not (item.get("match_profile") or {}).get("examples"):
+            item["match_profile"] = {**(item.get("match_profile") or {}), "examples": [
+                {"text": " ".join(e["text"].split()), "stance": e["stance"]} for e in examples[item["id"]]]}
 
 
 SOURCE_KEYS = ("source_id", "outlet", "author", "title", "published_at", "text_sha256")

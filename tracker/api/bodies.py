@@ -136,11 +136,18 @@ class StatedConfidence(Body):
     scale: Label | None = None
 
 
+class ProfileExample(Body):
+    text: Note = Field(examples=["Drones hit a substation near Kharkiv days into the pause"])
+    stance: Literal["supports", "contradicts", "context"] = "supports"
+
+
 class MatchProfile(Body):
     terms: list[Label] = Field(default_factory=list, max_length=200, examples=[["energy infrastructure"]])
     entities: dict[Label, list[Label]] = Field(default_factory=dict, examples=[{"Russia": ["Kremlin", "Moscow"]}])
     exclusions: list[Label] = Field(default_factory=list, max_length=200)
     stance_cues: dict[Label, list[Label]] | None = None
+    examples: list[ProfileExample] | None = Field(
+        None, max_length=50, description="written examples of evidence, with the stance each takes")
 
 
 class Locator(Body):

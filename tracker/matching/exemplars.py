@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 MAX_PER_KIND = 400  # newest decisions kept per proposition and kind: bounds the work per item
 CANDIDATES_BY_EMBEDDING = 5  # propositions proposed by the embedding stage on its own
+CANDIDATES_BY_EXAMPLE_WORDS = 3  # and by the words of the profiles' written examples
 KNN = 5
 ALPHA = 1.0  # smoothing of a proposition's stance prior
 
@@ -63,6 +64,7 @@ class ExemplarStore:
         self._pending_profiles: dict[str, str] = {}
         self.confirmed: dict[str, _Decided] = {}
         self.rejected: dict[str, _Decided] = {}
+        self.examples: dict[str, _Decided] = {}  # the profile's written examples (not decisions)
 
     # ---- building ----------------------------------------------------------------------------------
 
@@ -103,6 +105,11 @@ class ExemplarStore:
         self._pending_profiles.clear()
         return self._profile_keys, self._profile_vectors
 
+    def set_examples(self, key: str, examples: Sequence[Exemplar]) -> None:
+        bucket = _Decided()
+        self._fill(bucket, list(examples))
+        self.examples[key] = bucket
+
     def replace_decisions(self, key: str, exemplars: Iterable[Exemplar]) -> None:
         self.confirmed[key] = _Decided()
         self.rejected[key] = _Decided()
@@ -125,19 +132,25 @@ class ExemplarStore:
             if not chosen:
                 continue
             bucket = (self.confirmed if kind == "confirmed" else self.rejected).setdefault(key, _Decided())
-            texts = [f"{e.title}. {e.summary}" for e in chosen]
-            bucket.exemplars += chosen
-            bucket._centroid = None
-            bucket.stems += [_stems(t) for t in texts]
-            vectors = self.embed(texts)
-            if vectors is not None:
-                bucket.vectors = vectors if bucket.vectors is None else np.vstack([bucket.vectors, vectors])
+            self._fill(bucket, chosen)
             if len(bucket.exemplars) > MAX_PER_KIND:
                 bucket.exemplars = bucket.exemplars[-MAX_PER_KIND:]
                 bucket.stems = bucket.stems[-MAX_PER_KIND:]
                 bucket.vectors = bucket.vectors[-MAX_PER_KIND:] if bucket.vectors is not None else None
 
+    def _fill(self, bucket: _Decided, chosen: list[Exemplar]) -> None:
+        if not chosen:
+            return
+        texts = [f"{e.title}. {e.summary}" if e.summary else e.title for e in chosen]
+        bucket.exemplars += chosen
+        bucket._centroid = None
+        bucket.stems += [_stems(t) for t in texts]
+        vectors = self.embed(texts)
+        if vectors is not None:
+            bucket.vectors = vectors if bucket.vectors is None else np.vstack([bucket.vectors, vectors])
+
     def remove(self, key: str) -> None:
+        self.examples.pop(key, None)
         self.confirmed.pop(key, None)
         self.rejected.pop(key, None)
         self._pending_profiles.pop(key, None)
@@ -179,6 +192,7 @@ class PairRow:
     cosine: float | None
     confirmed: list[tuple[Exemplar, float]]  # nearest confirmed exemplars (with cosine), nearest first
     rejected: tuple[Exemplar, float] | None  # the nearest rejected exemplar
+    examples: list[tuple[Exemplar, float]] = field(default_factory=list)  # nearest profile examples
 
 
 def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligible: Sequence[str]) -> list[PairRow]:
@@ -194,11 +208,17 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
     cosines = {k: v for k, v in store.profile_cosines(vector).items() if k in allowed}
     near_confirmed = {k: store.nearest(store.confirmed.get(k), vector, stems, item.evidence_id) for k in allowed}
     best_confirmed = {k: v[0][0] for k, v in near_confirmed.items() if v}
+    near_examples = {k: store.nearest(store.examples.get(k), vector, stems, item.evidence_id) for k in allowed}
+    best_example = {k: v[0][0] for k, v in near_examples.items() if v}
+    by_examples = [key for key, _ in matcher.example_index.candidates(analysed.tokens, 10) if key in allowed]
+    example_rank = {key: rank for rank, key in enumerate(by_examples)}
 
     # Candidates: the lexical stage's, plus what the embedding and the editors' exemplars propose on their own.
     order = [key for key, _ in bm25]
     order += sorted(cosines, key=lambda k: -cosines[k])[:CANDIDATES_BY_EMBEDDING]
     order += sorted(best_confirmed, key=lambda k: -best_confirmed[k])[:CANDIDATES_BY_EMBEDDING]
+    order += sorted(best_example, key=lambda k: -best_example[k])[:CANDIDATES_BY_EMBEDDING]
+    order += by_examples[:CANDIDATES_BY_EXAMPLE_WORDS]
     candidates = list(dict.fromkeys(order))
 
     common = matcher.index.common_tokens(analysed.tokens)
@@ -216,6 +236,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
     top_lexical = max(s for _, s, _ in scored)
     top_cosine = max(cosines.values(), default=0.0)
     top_confirmed = max(best_confirmed.values(), default=0.0)
+    top_example = max(best_example.values(), default=0.0)
     item_negation = negation(text)
 
     rows = []
@@ -232,6 +253,11 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
         c_centroid = float(centroid @ vector) if centroid is not None else 0.0
         r_overlap = _jaccard(stems, rejected_bucket.stems[rejected[0][1]]) if rejected and rejected_bucket else 0.0
         cosine = cosines.get(key, 0.0)
+        examples = near_examples.get(key) or []
+        example_bucket = store.examples.get(key)
+        e_cos = examples[0][0] if examples else 0.0
+        e_overlap = _jaccard(stems, example_bucket.stems[examples[0][1]]) if examples and example_bucket else 0.0
+        e_centre = example_bucket.centroid() if example_bucket is not None and vector is not None else None
         rank = bm25_rank.get(key)
         features = (
             lexical, components["terms"], components["entities"], components["bm25"], components["cues"],
@@ -239,6 +265,9 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
             cosine, cosine - top_cosine,
             1.0 if confirmed else 0.0, c_cos, (c_cos - top_confirmed) if confirmed else 0.0, c_overlap, c_centroid,
             1.0 if rejected else 0.0, r_cos, r_overlap, (r_cos - c_cos) if confirmed and rejected else 0.0,
+            e_cos, (e_cos - top_example) if examples else 0.0, e_overlap,
+            float(e_centre @ vector) if e_centre is not None else 0.0,
+            1.0 / (example_rank[key] + 1) if key in example_rank else 0.0,
         )
         assert len(features) == len(FEATURES)
         nearest = [(conf_bucket.exemplars[i], s) for s, i in confirmed[:KNN]] if conf_bucket else []
@@ -246,6 +275,11 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
         for exemplar, similarity in nearest:
             votes[exemplar.stance or "context"] += max(similarity, 0.0)
         total = sum(votes.values())
+        nearest_examples = [(example_bucket.exemplars[i], s) for s, i in examples[:KNN]] if example_bucket else []
+        example_votes = dict.fromkeys(STANCES, 0.0)
+        for exemplar, similarity in nearest_examples:
+            example_votes[exemplar.stance or "context"] += max(similarity, 0.0)
+        example_total = sum(example_votes.values())
         counts = dict.fromkeys(STANCES, 0)
         for exemplar in conf_bucket.exemplars if conf_bucket else ():
             counts[exemplar.stance or "context"] += 1
@@ -258,11 +292,13 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
             *(votes[s] / total if total else 0.0 for s in STANCES),
             *((counts[s] + ALPHA / 3) / (n + ALPHA) if n else 0.0 for s in STANCES),
             1.0 if n else 0.0,
+            *(example_votes[s] / example_total if example_total else 0.0 for s in STANCES),
         )
         assert len(stance_features) == len(STANCE_FEATURES)
         near_rejected = (rejected_bucket.exemplars[rejected[0][1]], r_cos) if rejected and rejected_bucket else None
         rows.append(PairRow(key, features, stance_features, explanation,
-                            cosines.get(key) if vector is not None else None, nearest, near_rejected))
+                            cosines.get(key) if vector is not None else None, nearest, near_rejected,
+                            nearest_examples))
     return rows
 
 
@@ -284,6 +320,7 @@ def describe(row: PairRow, probability: float, stance: str, stance_probabilities
     lexical = explanation.get("score", 0.0)
     confirmed = [(e, s) for e, s in row.confirmed if s >= NAMED_CONFIRMED][:2]
     rejected = row.rejected if row.rejected and row.rejected[1] >= NAMED_REJECTED else None
+    examples = [(e, s) for e, s in row.examples if s >= NAMED_CONFIRMED][:1]
     names = ", ".join(m["entity"] for m in explanation.get("entities", []))
     words = ", ".join(m["term"] for m in explanation.get("terms", [])[:4])
     parts = [
@@ -292,11 +329,14 @@ def describe(row: PairRow, probability: float, stance: str, stance_probabilities
         f"close in meaning to the proposition ({row.cosine:.2f})" if row.cosine is not None and row.cosine >= 0.5
         else "",
         *(f"close to confirmed item '{_short(e.title)}' ({e.stance}, {s:.2f})" for e, s in confirmed),
+        *(f"like the profile's example '{_short(e.title)}' ({e.stance}, {s:.2f})" for e, s in examples),
         f"resembles rejected item '{_short(rejected[0].title)}' ({rejected[1]:.2f})" if rejected else "",
     ]
     votes = [e.stance for e, _ in row.confirmed]
+    example_votes = [e.stance for e, _ in row.examples]
     why_stance = (f"{votes.count(stance)} of {len(votes)} similar confirmed items were {stance}" if votes
-                  else "from the stance cues and the proposition's wording")
+                  else f"{example_votes.count(stance)} of {len(example_votes)} similar profile examples are {stance}"
+                  if example_votes else "from the stance cues and the proposition's wording")
     explanation.update({
         "score": probability,
         "probability": probability,
@@ -308,6 +348,7 @@ def describe(row: PairRow, probability: float, stance: str, stance_probabilities
             "rejected": None if row.rejected is None else {
                 "evidence_id": row.rejected[0].evidence_id, "title": row.rejected[0].title,
                 "similarity": round(row.rejected[1], 3)},
+            "examples": [{"text": e.title, "stance": e.stance, "similarity": round(s, 3)} for e, s in row.examples[:3]],
         },
         "stance": {"suggested": stance, "probabilities": {k: round(v, 3) for k, v in stance_probabilities.items()},
                    "why": why_stance},

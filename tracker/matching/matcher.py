@@ -124,6 +124,7 @@ class Matcher:
         self.stats = MatcherStats()
         self.entities = EntityTable()
         self.index = BM25Index()
+        self.example_index = BM25Index()  # each proposition's written examples, as one document
         self.profiles: dict[str, MatchProfile] = {}
         self._cutoffs: dict[str, datetime | None] = {}
         self._specificity: dict[str, float] = {}
@@ -151,11 +152,19 @@ class Matcher:
             compiled.append(profile)
         self.index.set_many((p.proposition_id, p.document) for p in compiled)
         self._refresh_specificity()
+        for profile in compiled:
+            if not profile.examples:
+                self.example_index.remove(profile.proposition_id)  # an amended profile may have dropped them
+        self.example_index.set_many(
+            (p.proposition_id, self.features(ItemInput("", " ".join(e.title for e in p.examples))).tokens)
+            for p in compiled if p.examples
+        )
         if self.semantic is not None and compiled:
             self.semantic.prepare(compiled)
         for proposition, profile in zip(propositions, compiled, strict=True):
             self._polarity[profile.proposition_id] = polarity(profile.statement)
             self.exemplars.set_profile(profile.proposition_id, profile_text(profile))
+            self.exemplars.set_examples(profile.proposition_id, profile.examples)
             self.exemplars.replace_decisions(profile.proposition_id, proposition.exemplars)
 
     def _refresh_specificity(self) -> None:
@@ -204,6 +213,7 @@ class Matcher:
         self._cutoffs.pop(proposition_id, None)
         self.exemplars.remove(proposition_id)
         self.index.remove(proposition_id)
+        self.example_index.remove(proposition_id)
         self._refresh_specificity()
 
     # ---- matching -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ the labelled set (out-of-fold), so `TRACKER_MATCH_PRECISION` picks a threshold i
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,12 @@ FEATURES: tuple[str, ...] = (
     "rejected_cosine",  # max cosine to a rejected exemplar (0 without): resemblance counts against
     "rejected_overlap",
     "rejected_margin",  # rejected_cosine - confirmed_cosine when both exist, else 0
+    # The profile's written examples of evidence (match_profile.examples): there before any decision.
+    "example_cosine",  # max cosine to one of the proposition's examples (0 without)
+    "example_gap",  # that minus the item's best over propositions (<= 0; 0 without)
+    "example_overlap",  # word overlap (Jaccard of stems) with the nearest example
+    "example_centroid",  # cosine to the mean of the proposition's examples
+    "example_bm25_top",  # 1/(rank+1) of the proposition in a BM25 index of its examples' words (0 when unranked)
 )
 
 STANCES: tuple[str, ...] = ("supports", "contradicts", "context")
@@ -47,6 +54,7 @@ STANCE_FEATURES: tuple[str, ...] = (
     "knn_supports", "knn_contradicts", "knn_context",  # similarity-weighted vote of the nearest confirmed items
     "prior_supports", "prior_contradicts", "prior_context",  # the proposition's confirmed stances so far (smoothed)
     "has_confirmed",
+    "example_supports", "example_contradicts", "example_context",  # similarity-weighted vote of the nearest examples
 )
 
 _NEGATIVE_STATEMENT = re.compile(
@@ -131,7 +139,12 @@ class MatchModel:
 
 @lru_cache(maxsize=1)
 def load_model(path: Path = MODEL_FILE) -> MatchModel | None:
-    """The committed model, or None before the first fit (the matcher then uses its lexical score)."""
+    """The committed model, or None before the first fit or when it was fitted on other features than this code
+    computes (the matcher then uses its lexical score; a test keeps the committed model current)."""
     if not path.exists():
         return None
-    return MatchModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if tuple(data.get("features", ())) != FEATURES or tuple(data.get("stance_features", ())) != STANCE_FEATURES:
+        logging.getLogger(__name__).warning("%s was fitted on other features: run benchmarks/fit_matcher.py", path)
+        return None
+    return MatchModel.from_dict(data)

@@ -89,6 +89,7 @@ class MatchProfile:
     document: list[str]  # tokens indexed by BM25 (statement + terms + topics + cues + entity ids)
     not_before: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    examples: list[Exemplar] = field(default_factory=list)  # written examples of evidence, with their stance
 
 
 @dataclass(frozen=True)
@@ -263,5 +264,17 @@ def compile_profile(proposition: PropositionInput, entities: EntityTable) -> Mat
         contradicts=contradicts,
         document=document,
         not_before=_as_datetime(proposition.not_before),
+        examples=_examples(proposition.proposition_id, profile.get("examples") or ()),
     )
+
+
+def _examples(proposition_id: str, raw: Iterable[Any]) -> list[Exemplar]:
+    """The profile's examples as exemplars with ids of their own (never an evidence id)."""
+    found = []
+    for n, example in enumerate(raw):
+        if isinstance(example, Mapping) and str(example.get("text") or "").strip():
+            stance = example.get("stance")
+            found.append(Exemplar(f"example:{proposition_id}:{n}", " ".join(str(example["text"]).split()),
+                                  stance=stance if stance in ("supports", "contradicts", "context") else "context"))
+    return found
 
