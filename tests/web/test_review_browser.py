@@ -74,6 +74,11 @@ def _seed_review(url: str) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def review_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReviewSite]:
+    yield from serve_review_site(tmp_path_factory)
+
+
+def serve_review_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReviewSite]:
+    """A seeded store, users of each role and `tracker serve` over it (other browser modules start their own)."""
     tmp = tmp_path_factory.mktemp("review")
     url = f"sqlite:///{tmp / 'tracker.db'}"
     upgrade(url)
@@ -126,7 +131,7 @@ def _sign_in(page: Any, site: ReviewSite, who: str, path: str = "/review") -> No
     assert page.evaluate(A11Y) == []
     page.get_by_label("API token").fill(site.tokens[who])
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/review(\?|$)"))
+    page.wait_for_url(lambda url: "/review" in url and "/review/signin" not in url)
 
 
 def _shot(page: Any, name: str) -> None:

@@ -103,6 +103,10 @@ class View:
         return self.state.status in domain.TERMINAL
 
     @property
+    def overdue(self) -> bool:
+        return queries.is_overdue(self.state.resolve_by, (self.state.resolution or {}).get("outcome"))
+
+    @property
     def profile(self) -> dict[str, Any]:
         return self.state.match_profile or {}
 
