@@ -18,10 +18,10 @@ from tracker.domain.evidence import IngestEvidence
 from tracker.repository.unit_of_work import evidence_stream
 
 PID = "p-edit"
-POSTS = ("resolve", "withdraw", "reopen", "profile", "mute", "unmute")
+POSTS = ("resolve", "withdraw", "reopen", "profile", "mute", "unmute", "window")
 VALID = {"resolve": {"outcome": "refuted", "note": "n"}, "withdraw": {"reason": "dup"}, "reopen": {"reason": "r"},
          "profile": {"terms": "grid\nsubstation", "exclusions": "football"}, "mute": {"reason": "noisy"},
-         "unmute": {"reason": "back"}}
+         "unmute": {"reason": "back"}, "window": {"not_before": "2025-03-19", "not_after": ""}}
 
 
 @dataclass
@@ -102,7 +102,7 @@ def test_the_editor_view_shows_status_evidence_history_and_forms(site: Site) -> 
         < history.index("Registered")
     assert "user:editor" in history and "system:test" in history
     assert "1 suggestion awaiting review" in text and f'href="/review?proposition={PID}"' in text
-    for form in ("resolve-form", "withdraw-form", "profile-form", "mute-form"):
+    for form in ("resolve-form", "withdraw-form", "profile-form", "mute-form", "window-form"):
         assert f'id="{form}"' in text and _version(text, form) == str(site.api.tracker.proposition(PID).version)
     assert "reopen-form" not in text
     assert ">energy</textarea>" in text and ">football</textarea>" in text
@@ -212,7 +212,7 @@ def test_a_double_submit_applies_once(site_any: Site) -> None:
 @pytest.mark.parametrize(("route", "fields", "said"), [
     ("resolve", {"outcome": "maybe"}, "Outcome: Input should be 'confirmed', 'refuted' or 'annulled'"),
     ("resolve", {"outcome": ""}, "Outcome: Input should be"),
-    ("resolve", {"outcome": "refuted", "note": "bad\x00note"}, "Note: Value error, text must not contain NUL"),
+    ("resolve", {"outcome": "refuted", "note": "bad\x00note"}, "Note: text must not contain NUL"),
     ("resolve", {"outcome": "refuted", "note": "n" * 2001}, "Note: String should have at most 2000 characters"),
     ("resolve", {"outcome": "refuted", "evidence_ids": "ev-unknown"}, "deciding evidence is not confirmed"),
     ("withdraw", {"reason": "r" * 2001}, "Reason: String should have at most 2000 characters"),
@@ -223,6 +223,9 @@ def test_a_double_submit_applies_once(site_any: Site) -> None:
     ("reopen", {"reason": "why"}, "only a resolved or withdrawn proposition can be reopened"),
     ("unmute", {}, "matching is not muted"),
     ("mute", {"reason": "x", "version": ""}, "carried no version"),
+    ("window", {"not_before": "2025-13-01"}, "Suggest items published from: Input should be a valid date"),
+    ("window", {"not_before": "2025-05-01", "not_after": "2025-04-01"}, "the window is empty"),
+    ("window", {"not_after": "1850-01-01"}, "Nothing was changed. Suggest items published until: "),
 ])
 def test_bad_input_is_refused_clearly_and_changes_nothing(site: Site, route: str, fields: dict[str, str],
                                                           said: str) -> None:
@@ -352,3 +355,19 @@ def test_a_long_queue_is_counted_only_up_to_the_cap(site: Site, monkeypatch: pyt
     html = site.signed_in("reader").get("/review?proposition=p-four").text
     assert "More than 3 suggestions, best first" in html and html.count('data-match="') == 4
     assert "1 suggestion, best first" in site.signed_in("reader").get(f"/review?proposition={PID}").text
+
+
+def test_the_evidence_window_form(site: Site) -> None:
+    client = site.signed_in("editor")
+    html = client.get(f"/review/propositions/{PID}").text
+    assert "Evidence window: none" in html
+    done = _post(client, "window", html, version=_version(html, "window-form"), not_before="2025-03-19",
+                 not_after="", reason="after the call")
+    assert done.status_code == 303 and done.headers["location"].endswith("done=window")
+    state = site.state()
+    assert (state.window_not_before, state.window_not_after) == ("2025-03-19", None)
+    html = client.get(done.headers["location"]).text
+    assert "Evidence window saved" in html and 'value="2025-03-19"' in html
+    assert "items published from 19 March 2025 to any date" in html
+    cleared = _post(client, "window", html, version=_version(html, "window-form"), not_before="", not_after="")
+    assert cleared.status_code == 303 and site.state().window_not_before is None

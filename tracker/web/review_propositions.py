@@ -47,13 +47,15 @@ DONE = {
     "profile": "Match profile saved; recent evidence was scored against it again.",
     "muted": "Matching muted: the matcher suggests nothing more for it (suggestions already queued stay).",
     "unmuted": "Matching unmuted; recent evidence was scored against it again.",
+    "window": "Evidence window saved; recent evidence was scored against it again.",
 }
 FOLLOW_UP_FAILED = ("The change was recorded, but scoring recent evidence against it again failed; some "
                     "suggestions may be missing until it runs again (the next amendment or feed pass).")
 CONFLICT = ("This proposition changed after you loaded the page (another editor, or this form sent twice), so "
             "nothing was applied. Here is its current state; decide again if it still applies.")
 LABELS = {"outcome": "Outcome", "note": "Note", "evidence_ids": "Deciding evidence", "reason": "Reason",
-          "match_profile": "Match profile", "terms": "Terms", "exclusions": "Exclusions"}
+          "match_profile": "Match profile", "terms": "Terms", "exclusions": "Exclusions",
+          "not_before": "Suggest items published from", "not_after": "Suggest items published until"}
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -270,7 +272,13 @@ def _errors_in_words(error: ValidationError) -> str:
         where = LABELS.get(names[-1], names[-1]) if names else "The form"
         if lines:
             where += f", line {lines[0] + 1}"
-        said.append(f"{where}: {found['msg']}")
+        message = str(found["msg"]).removeprefix("Value error, ")
+        if not names:  # a check over the whole body names its field itself
+            for name, label in LABELS.items():
+                message = message.replace(f"{name}: ", f"{label}: ")
+            said.append(message)
+        else:
+            said.append(f"{where}: {message}")
     return "; ".join(said) + "."
 
 
@@ -394,3 +402,17 @@ async def unmute(request: Request, proposition_id: str) -> Response:
                         backfill=True)
 
     return await _command(request, proposition_id, "unmuted", prepare)
+
+
+@router.post("/{proposition_id}/window", response_model=None)
+async def window(request: Request, proposition_id: str) -> Response:
+    """The evidence window, replaced whole (an empty date is an open end; both empty clear it)."""
+
+    def prepare(wiring: review.Wiring, form: review.Form) -> Prepared:
+        body = wiring.bodies.WindowBody.model_validate({
+            "not_before": form.get("not_before") or None, "not_after": form.get("not_after") or None,
+            "reason": form.get("reason") or ""})
+        return Prepared(lambda uow, expected: wiring.controls.set_window(
+            uow, proposition_id, body.not_before, body.not_after, body.reason, expected), backfill=True)
+
+    return await _command(request, proposition_id, "window", prepare)
