@@ -163,13 +163,15 @@ def test_stance_follows_editors_on_similar_items() -> None:
     assert top.suggested_stance == "context"
 
 
-def test_model_quality_on_the_labelled_set_it_was_fitted_on() -> None:
+@pytest.mark.parametrize(("name", "least_recall", "least_precision"), [("labelled", 0.6, 0.85), ("dev", 0.45, 0.65)])
+def test_model_quality_on_the_sets_it_was_fitted_on(name: str, least_recall: float, least_precision: float) -> None:
+    """A guard against a broken fit or feature code, not a quality claim: these are the sets it was fitted on."""
     from tracker.matching.evaluation import evaluate, load_labelled, matcher_suggest, propositions_from_seeds
     from tracker.seeding import load_seed_files
 
     source, seeds = load_seed_files(ROOT / "seeds")
     m = Matcher(propositions_from_seeds(seeds, source), **matcher_options())
-    result = evaluate(matcher_suggest(m), load_labelled(ROOT / "tests" / "data" / "labelled.yaml"))
-    assert result["recall@3"] >= 0.75, result
-    assert result["precision"] >= 0.72, result  # the 0.75 target was reached out of fold on the pooled regimes
-    assert result["stance_accuracy"] >= 0.75, result
+    result = evaluate(matcher_suggest(m), load_labelled(ROOT / "tests" / "data" / f"{name}.yaml"))
+    assert result["recall@3"] >= least_recall, result
+    assert result["precision"] >= least_precision, result
+    assert result["stance_accuracy"] >= result["majority_stance"]["agreement"], result
