@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from tracker.domain import proposition as domain
 from tracker.domain.errors import DomainError, InvalidCommand, UnknownMatch
+from tracker.domain.events import Event, fold
 from tracker.domain.user import allows
 from tracker.projections.tables import evidence
 from tracker.queries import paging
@@ -156,14 +157,15 @@ def _in_words(event: RecordedEvent, state: domain.Proposition, titles: dict[str,
 
 
 def _view(request: Request, proposition_id: str) -> View | None:
+    """The proposition's stream read once: its state (folded as a replay folds it) and its history agree."""
     tracker: Tracker = request.app.state.tracker
     try:
-        loaded = tracker.proposition(proposition_id)
+        recorded = queries.history(tracker.store, proposition_id)
     except NotFound:
         return None
-    state: domain.Proposition = loaded.state
-    recorded = queries.history(tracker.store, proposition_id)
-    shown = [e for e in reversed(recorded) if e.stream_version <= loaded.version][:HISTORY_SHOWN]
+    state: domain.Proposition = fold(domain.evolve_owned, (Event(e.event_type, e.payload) for e in recorded))
+    version = recorded[-1].stream_version
+    shown = list(reversed(recorded[-HISTORY_SHOWN:]))
     confirmed = [m for m in state.matches.values() if m.state == "confirmed"]
     wanted = {m.evidence_id for m in confirmed}
     for event in shown:
@@ -180,7 +182,7 @@ def _view(request: Request, proposition_id: str) -> View | None:
                                row.title if row is not None else m.evidence_id, row.link if row is not None else None,
                                row.feed if row is not None else None, row.published_at if row is not None else None))
     items.sort(key=lambda c: (c.published_at or "", c.match_id), reverse=True)
-    return View(state, loaded.version, changes, loaded.version, items, state.counts()["awaiting_review"])
+    return View(state, version, changes, len(recorded), items, state.counts()["awaiting_review"])
 
 
 def _when(text: str | None) -> str:
