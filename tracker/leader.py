@@ -1,8 +1,12 @@
-"""One scheduler among many replicas: leadership is a PostgreSQL session advisory lock.
+"""One scheduler among many replicas or worker processes: leadership is a lock that dies with its holder.
 
-The lock lives on a dedicated connection. PostgreSQL releases it the moment that connection dies (process
-killed, host gone), so another replica's next attempt wins within one polling interval. On SQLite the store
-is one file on one machine; an exclusive file lock next to it plays the same role between processes.
+PostgreSQL: a session advisory lock on a dedicated connection. PostgreSQL releases it the moment that
+connection dies (process killed, host gone), so another replica's next attempt wins within one polling
+interval. SQLite: the store is one file on one machine, so an exclusive `flock` on `<database>.leader` next to
+it plays the same role between processes (the `tracker serve --workers N` workers, or several `tracker serve`
+on one host). The kernel drops a flock when the last descriptor of its open file closes, so a killed leader
+(even kill -9) frees it at once; the file is opened close-on-exec, and the tracker's child processes (feed
+parsers) are started with exec, so no child keeps a dead leader's lock alive.
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from sqlalchemy.engine import Engine
 
 log = logging.getLogger("tracker.leader")
 LEADER_LOCK_KEY = 0x6C65_6164  # "lead"
+
+
+def lock_file_path(engine: Engine) -> Path:
+    """Where SQLite's leadership lock lives: next to the database file."""
+    return Path(f"{engine.url.database or 'tracker.db'}.leader")
 
 
 class LeaderElector:
@@ -45,8 +54,15 @@ class LeaderElector:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop polling; a leader first pauses its jobs (on_deposed), then lets the lock go for the next one."""
         self._stop.set()
         self._thread.join(timeout=self.interval + 5)
+        if self.is_leader:
+            self.is_leader = False
+            try:
+                self.on_deposed()
+            except Exception as error:  # the scheduler may be shut down already: nothing left to pause
+                log.debug("pausing jobs at stop: %s", error)
         self._release()
 
     def _run(self) -> None:
@@ -90,8 +106,7 @@ class LeaderElector:
         return True
 
     def _try_file_lock(self) -> bool:
-        database = self.engine.url.database or "tracker.db"
-        handle = Path(f"{database}.leader").open("ab")
+        handle = lock_file_path(self.engine).open("ab")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
