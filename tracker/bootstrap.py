@@ -3,14 +3,21 @@
 Every command gets `bootstrap()`: settings, the store over its engine, and the Tracker that writes to it.
 `tracker serve` gets `bootstrap_server()`: the same, plus a migrated (and, if empty, seeded) store, the HTTP
 API, and the scheduler whose jobs run only while the leader elector says this replica leads.
+
+`tracker serve --workers N` splits that in two: the parent calls `prepare_server()` once (migrate, seed, first
+admin, feeds.toml into the store), then each worker process builds its own app with `worker_app()` (uvicorn
+imports it by name in every worker): its own engine, Tracker, scheduler and elector, started and stopped with
+the app's lifespan. Every worker competes for leadership, so one of them runs the jobs, as among replicas.
 """
 
 from __future__ import annotations
 
 import logging.config
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.config import Settings, get_settings
 from tracker.leader import LeaderElector
@@ -60,7 +67,9 @@ class Server:
 
     def stop(self) -> None:
         if self.elector is not None:
-            self.elector.stop()
+            self.elector.stop()  # a leader pauses its jobs, then lets leadership go
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
 
 
 def bootstrap_server(*, with_scheduler: bool, echo: Echo) -> Server:
@@ -74,6 +83,56 @@ def bootstrap_server(*, with_scheduler: bool, echo: Echo) -> Server:
     logging.config.dictConfig(log_config())  # before the store opens: its startup notes are shown too
     app = bootstrap()
     _prepare_store(app, echo)
+    return _wire(app, with_scheduler=with_scheduler)
+
+
+def prepare_server(*, with_scheduler: bool, echo: Echo) -> None:
+    """What `tracker serve --workers N` does once, in the parent, before any worker starts: migrate, seed an empty
+    store, create the first admin and (with the scheduler) register feeds.toml's feeds, so the workers find the
+    store ready and race on none of it."""
+    from tracker.api.serving import log_config
+
+    logging.config.dictConfig(log_config())
+    app = bootstrap()
+    try:
+        _prepare_store(app, echo)
+        if with_scheduler:
+            from tracker.ingest.runner import load_and_sync
+
+            load_and_sync(app.tracker, app.settings)
+    finally:
+        app.store.engine.dispose()
+
+
+def worker_app() -> FastAPI:
+    """The app of one `tracker serve --workers N` worker (uvicorn calls this factory in each worker process)."""
+    return _worker(with_scheduler=True)
+
+
+def worker_app_without_scheduler() -> FastAPI:
+    """The same for `tracker serve --workers N --no-scheduler`: the API only, no elector."""
+    return _worker(with_scheduler=False)
+
+
+def _worker(*, with_scheduler: bool) -> FastAPI:
+    server = _wire(bootstrap(), with_scheduler=with_scheduler)  # the parent migrated and seeded already
+    api = server.api
+    inner: Callable[[FastAPI], Any] = api.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        server.start()  # this worker's scheduler (paused) and elector: it runs jobs only while it leads
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            server.stop()
+
+    api.router.lifespan_context = lifespan
+    return api
+
+
+def _wire(app: App, *, with_scheduler: bool) -> Server:
     scheduler: BackgroundScheduler | None = None
     elector: LeaderElector | None = None
     if with_scheduler:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import h11
@@ -109,3 +114,50 @@ def uvicorn_options() -> dict[str, Any]:
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
         "server_header": False,  # do not advertise the server software
     }
+
+
+# The app each worker of `tracker serve --workers N` builds (tracker/bootstrap.py), by import string: uvicorn starts
+# workers as fresh interpreters (spawn) that import the app themselves.
+WORKER_APP = "tracker.bootstrap:worker_app"
+WORKER_APP_WITHOUT_SCHEDULER = "tracker.bootstrap:worker_app_without_scheduler"
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def multiprocess_metrics_dir() -> Iterator[str]:
+    """A fresh, empty directory for prometheus-client's multiprocess mode, exported to the workers through the
+    environment and removed at exit (the mode needs it empty at start: stale files would count old processes)."""
+    path = tempfile.mkdtemp(prefix="tracker-metrics-")
+    previous = os.environ.get(METRICS_DIR_VARIABLE)
+    os.environ[METRICS_DIR_VARIABLE] = path
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_DIR_VARIABLE, None)
+        else:
+            os.environ[METRICS_DIR_VARIABLE] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def run_workers(app: str, *, host: str, port: int, workers: int) -> bool:
+    """`workers` processes serving `app` (an import string naming an app factory) on one listening socket.
+
+    uvicorn's own supervisor: the parent binds the socket and hands it to every worker, restarts a worker that
+    dies (checked every half second, a hung one is killed after 5 s without answering a ping), and on SIGINT or
+    SIGTERM sends every worker SIGTERM (each finishes its requests, up to GRACEFUL_SHUTDOWN_SECONDS) and waits for
+    them. Returns False when a worker failed before it began serving (the parent then stops them all: the same
+    failure would repeat), True after a clean shutdown.
+    """
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers, **uvicorn_options())
+    sock = config.bind_socket()
+    supervisor = Multiprocess(config, sockets=[sock])
+    try:
+        supervisor.run()
+    finally:
+        sock.close()
+    return not any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
