@@ -81,9 +81,9 @@ def site_any(database_url: str, tmp_path: object) -> Iterator[Site]:
         yield Site(api)
 
 
-def _post(client: TestClient, route: str, html: str, **fields: str) -> Any:
+def _post(client: TestClient, route: str, html: str, at: str = f"/review/propositions/{PID}", **fields: str) -> Any:
     data = {"csrf_token": _csrf(html), **fields}
-    return client.post(f"/review/propositions/{PID}/{route}", data=data, follow_redirects=False)
+    return client.post(f"{at}/{route}", data=data, follow_redirects=False)
 
 
 # ---- reading -----------------------------------------------------------------------------------------------------
@@ -371,3 +371,14 @@ def test_the_evidence_window_form(site: Site) -> None:
     assert "items published from 19 March 2025 to any date" in html
     cleared = _post(client, "window", html, version=_version(html, "window-form"), not_before="", not_after="")
     assert cleared.status_code == 303 and site.state().window_not_before is None
+
+
+def test_an_id_that_needs_quoting_stays_one_path_segment(site: Site) -> None:
+    register(site.api.tracker, "odd id?x=1#y")
+    client = site.signed_in("editor")
+    path = "/review/propositions/odd%20id%3Fx%3D1%23y"
+    html = client.get(path).text
+    assert f'action="{path}/withdraw"' in html and 'href="/record/propositions/odd%20id%3Fx%3D1%23y"' in html
+    done = _post(client, "withdraw", html, at=path, version=_version(html, "withdraw-form"))
+    assert done.status_code == 303 and done.headers["location"] == f"{path}?done=withdrawn"
+    assert site.state("odd id?x=1#y").status == "withdrawn"

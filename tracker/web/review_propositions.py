@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
@@ -35,6 +35,7 @@ from tracker.repository.unit_of_work import NotFound, Tracker, UnitOfWork, propo
 from tracker.store import ConcurrencyError, RecordedEvent
 from tracker.web import review
 from tracker.web.render import STATUS_LABELS, long_date
+from tracker.web.urls import public_path
 
 log = logging.getLogger("tracker.web")
 PREFIX = review.PREFIX + "/propositions"
@@ -202,7 +203,9 @@ def _page(request: Request, user: Any, session: review.Session, proposition_id: 
                         editor=allows(user.role, "editor"), message=message, error=error, conflict=conflict,
                         given=dict(given.items()) if given is not None else {}, failed=failed, outcomes=OUTCOMES,
                         when=_when,
-                        shown=HISTORY_SHOWN, queue=review.PREFIX + "?" + urlencode({"proposition": proposition_id}))
+                        shown=HISTORY_SHOWN, queue=review.PREFIX + "?" + urlencode({"proposition": proposition_id}),
+                        here=f"{PREFIX}/{quote(proposition_id, safe='')}",
+                        public=public_path("proposition", proposition_id))
 
 
 def _signin_redirect(request: Request) -> Response:
@@ -329,7 +332,7 @@ async def _command(request: Request, proposition_id: str, action: str,
         except Exception:
             log.exception("scoring recent evidence after %s %s failed", request.method, request.url.path)
             query["followup"] = "failed"
-    return RedirectResponse(f"{PREFIX}/{proposition_id}?{urlencode(query)}", status_code=303)
+    return RedirectResponse(f"{PREFIX}/{quote(proposition_id, safe='')}?{urlencode(query)}", status_code=303)
 
 
 def _act(wiring: review.Wiring, proposition_id: str, command: Any) -> Work:
