@@ -261,7 +261,8 @@ def test_the_profile_form_amends_terms_and_exclusions_and_keeps_the_rest(site: S
     amended = site.api.tracker.store.read_stream(f"proposition-{PID}")[-1]
     assert amended.event_type == "PropositionAmended" and amended.payload["reason"] == "the wires say substation"
     page = client.get(done.headers["location"]).text
-    assert "Match profile saved" in page and ">substation\npower grid</textarea>" in page
+    assert "Match profile saved. Recent evidence was scored against it again." in page
+    assert ">substation\npower grid</textarea>" in page
     assert "Amended: match profile" in page
 
 
@@ -382,3 +383,27 @@ def test_an_id_that_needs_quoting_stays_one_path_segment(site: Site) -> None:
     done = _post(client, "withdraw", html, at=path, version=_version(html, "withdraw-form"))
     assert done.status_code == 303 and done.headers["location"] == f"{path}?done=withdrawn"
     assert site.state("odd id?x=1#y").status == "withdrawn"
+
+
+def test_a_failed_rescoring_after_saving_is_said_and_the_change_kept(site: Site) -> None:
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from tracker.service import propositions
+
+    def broken(*_: object) -> Any:
+        def run() -> None:
+            raise RuntimeError("matcher down")
+        return run
+
+    app = site.api.client.app
+    app.state.review_wiring = replace(app.state.review_wiring,
+                                      propositions=SimpleNamespace(act=propositions.act, backfill_later=broken))
+    client = site.signed_in("editor")
+    html = client.get(f"/review/propositions/{PID}").text
+    done = _post(client, "profile", html, version=_version(html, "profile-form"), terms="grid", exclusions="")
+    assert done.status_code == 303 and done.headers["location"].endswith("done=profile&followup=failed")
+    assert site.state().match_profile["terms"] == ["grid"]  # type: ignore[index]
+    page = client.get(done.headers["location"]).text
+    assert "Match profile saved" in page and "scoring recent evidence against it again failed" in page
+    assert "Recent evidence was scored against it again" not in page

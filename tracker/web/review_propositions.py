@@ -46,11 +46,12 @@ DONE = {
     "resolved": "Resolved.",
     "withdrawn": "Withdrawn: it is no longer tracked.",
     "reopened": "Reopened: its status follows its evidence again.",
-    "profile": "Match profile saved; recent evidence was scored against it again.",
+    "profile": "Match profile saved.",
     "muted": "Matching muted: the matcher suggests nothing more for it (suggestions already queued stay).",
-    "unmuted": "Matching unmuted; recent evidence was scored against it again.",
-    "window": "Evidence window saved; recent evidence was scored against it again.",
+    "unmuted": "Matching unmuted.",
+    "window": "Evidence window saved.",
 }
+RESCORED = " Recent evidence was scored against it again."  # after those the API follows with the backfill too
 FOLLOW_UP_FAILED = ("The change was recorded, but scoring recent evidence against it again failed; some "
                     "suggestions may be missing until it runs again (the next amendment or feed pass).")
 CONFLICT = ("This proposition changed after you loaded the page (another editor, or this form sent twice), so "
@@ -209,7 +210,7 @@ def _page(request: Request, user: Any, session: review.Session, proposition_id: 
 
 
 def _signin_redirect(request: Request) -> Response:
-    target = request.url.path + ("?" + request.url.query if request.url.query else "")
+    target = quote(request.url.path) + ("?" + request.url.query if request.url.query else "")
     return RedirectResponse(review.PREFIX + "/signin?" + urlencode({"next": target}), status_code=303)
 
 
@@ -254,7 +255,11 @@ def proposition_page(request: Request, proposition_id: str) -> Response:
     user, session = found
     done = request.query_params.get("done") or ""
     message = DONE.get(done)
-    error = FOLLOW_UP_FAILED if message and request.query_params.get("followup") == "failed" else None
+    error = None
+    if message and request.query_params.get("followup") == "failed":
+        error = FOLLOW_UP_FAILED
+    elif done in ("profile", "unmuted", "window"):
+        message = (message or "") + RESCORED
     return _page(request, user, session, proposition_id, message=message, error=error)
 
 
