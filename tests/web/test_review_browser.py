@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,13 +77,17 @@ def review_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReviewSite
     yield from serve_review_site(tmp_path_factory)
 
 
-def serve_review_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReviewSite]:
-    """A seeded store, users of each role and `tracker serve` over it (other browser modules start their own)."""
+def serve_review_site(tmp_path_factory: pytest.TempPathFactory,
+                      more: Callable[[str], dict[str, list[str]]] | None = None) -> Iterator[ReviewSite]:
+    """A seeded store, users of each role and `tracker serve` over it (other browser modules start their own);
+    `more(url)` adds to the store before the server starts and returns the suggestions it made."""
     tmp = tmp_path_factory.mktemp("review")
     url = f"sqlite:///{tmp / 'tracker.db'}"
     upgrade(url)
     seeding.seed(url, tmp / "audit.pem")
     suggestions = _seed_review(url)
+    if more is not None:
+        suggestions.update(more(url))
     engine = make_engine(url)
     tokens = {name: add_user(engine, name, role) for name, role in
               (("ed", "editor"), ("ed2", "editor"), ("reader", "reader"), ("gone", "editor"))}

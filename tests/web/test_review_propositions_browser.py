@@ -13,11 +13,38 @@ import pytest
 
 from tests.web.test_browser import A11Y
 from tests.web.test_review_browser import ReviewSite, _shot, _sign_in, serve_review_site
+from tracker.domain import proposition as p
+from tracker.domain.evidence import IngestEvidence
+from tracker.repository.unit_of_work import Tracker, evidence_stream
+from tracker.store import EventStore
+from tracker.store.engine import make_engine
+from tracker.web.review import PAGE_SIZE
+
+PAGED = "filler-030"  # more suggestions than one page of the queue holds
+
+
+def _many(url: str) -> dict[str, list[str]]:
+    store = EventStore(make_engine(url))
+    tracker = Tracker(store)
+    made = []
+    for n in range(PAGE_SIZE + 5):
+        evidence_id = f"ev-paged-{n}"
+        with tracker.unit_of_work(actor="system:ingest") as uow:
+            uow.execute(evidence_stream(evidence_id), IngestEvidence(
+                evidence_id=evidence_id, title=f"Paged item {n} on deterrence", link=f"https://news.example.org/p{n}",
+                summary="", published_at="2025-05-01T08:00:00.000000Z", published_is_fetch_time=False,
+                feed="sample-wire", guid=evidence_id, language="en", content_hash=f"{n + 1000:064x}"))
+        match_id = p.match_id_for(PAGED, evidence_id)
+        tracker.execute(PAGED, p.SuggestMatch(match_id, evidence_id, 0.4 + n / 1000, {"terms": ["deterrence"]},
+                                              "supports"), actor="system:matcher")
+        made.append(match_id)
+    store.engine.dispose()
+    return {PAGED: made[::-1]}  # best first
 
 
 @pytest.fixture(scope="module")
 def review_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReviewSite]:
-    yield from serve_review_site(tmp_path_factory)
+    yield from serve_review_site(tmp_path_factory, _many)
 
 
 def _detail(site: ReviewSite, pid: str) -> dict[str, Any]:
@@ -129,3 +156,27 @@ def test_a_reader_sees_the_proposition_without_forms(review_site: ReviewSite, pa
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert "overdue: the date has passed" in phone.inner_text("main")
     _shot(phone, "proposition-phone")
+
+
+def test_the_queue_pages_in_the_browser_keeping_its_filter(review_site: ReviewSite, page: Any) -> None:
+    best_first = review_site.suggestions[PAGED]
+    _sign_in(page, review_site, "ed", f"/review?proposition={PAGED}")
+    shown = page.locator("li.suggestion")
+    assert shown.count() == PAGE_SIZE and "55 suggestions, best first" in page.inner_text("main")
+    assert [shown.nth(i).get_attribute("data-match") for i in (0, PAGE_SIZE - 1)] == [best_first[0],
+                                                                                     best_first[PAGE_SIZE - 1]]
+    assert page.get_by_role("link", name="Previous page").count() == 0
+    page.get_by_role("link", name="Next page").click()
+    page.wait_for_selector("text=First page")
+    assert f"proposition={PAGED}" in page.url
+    assert [shown.nth(i).get_attribute("data-match") for i in range(shown.count())] == best_first[PAGE_SIZE:]
+    assert page.get_by_role("link", name="Next page").count() == 0
+    assert page.evaluate(A11Y) == []
+    _shot(page, "queue-page-2")
+    page.keyboard.press("j")
+    page.keyboard.press("s")  # confirming on page 2 comes back to page 2
+    page.wait_for_selector("text=Confirmed.")
+    assert shown.count() == 4 and f"proposition={PAGED}" in page.url
+    page.get_by_role("link", name="Previous page").click()
+    page.wait_for_url(re.compile(r"before="))
+    assert shown.count() == PAGE_SIZE and shown.first.get_attribute("data-match") == best_first[0]
