@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from tests.api.conftest import register, suggest
 from tracker.domain import evidence as ev
+from tracker.projections.tables import matches
 from tracker.queries import paging
 from tracker.repository.unit_of_work import Tracker, evidence_stream
 from tracker.store import EventStore
@@ -39,8 +40,8 @@ def engine(sqlite_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def plans(engine: sa.Engine, call: Any) -> list[tuple[str, str]]:
-    """(statement, its query plan) for every statement `call` runs."""
+def statements(engine: sa.Engine, call: Any) -> list[tuple[str, Any]]:
+    """(statement, parameters) of every statement `call` runs."""
     seen: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
@@ -51,10 +52,33 @@ def plans(engine: sa.Engine, call: Any) -> list[tuple[str, str]]:
         call()
     finally:
         sa.event.remove(engine, "before_cursor_execute", capture)
+    return seen
+
+
+def plans(engine: sa.Engine, call: Any) -> list[tuple[str, str]]:
+    """(statement, its query plan) for every statement `call` runs."""
     with engine.connect() as connection:
         driver = connection.connection.driver_connection
         return [(statement, " | ".join(row[3] for row in driver.execute("EXPLAIN QUERY PLAN " + statement, params)))
-                for statement, params in seen]
+                for statement, params in statements(engine, call)]
+
+
+def work(engine: sa.Engine, statement: str, parameters: Any) -> int:
+    """How much work SQLite does for a statement: its progress handler's calls, one per 100 VM instructions."""
+    calls = [0]
+
+    def tick() -> int:
+        calls[0] += 1
+        return 0
+
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        driver.set_progress_handler(tick, 100)
+        try:
+            driver.execute(statement, parameters).fetchall()
+        finally:
+            driver.set_progress_handler(None, 100)
+    return calls[0]
 
 
 def assert_no_walk(found: list[tuple[str, str]]) -> None:
@@ -81,6 +105,28 @@ def test_a_later_page_seeks_by_score(engine: sa.Engine) -> None:
         assert_no_walk([found[0], *found[2:]])
     assert [s.id for s in review._queue(engine, {"after": cursor}).items] == ["m-p-b-1", "m-p-a-0", "m-p-b-0"]
     assert [s.id for s in review._queue(engine, {"before": cursor}).items] == ["m-p-a-2", "m-p-b-2"]
+
+
+@pytest.mark.parametrize("filters", [
+    {}, {"min_score": "0.1"}, {"max_score": "0.95"}, {"feed": "wire", "min_score": "0.1"},
+    {"proposition": "p-a", "min_score": "0.1"},
+])
+@pytest.mark.parametrize("page", [{}, {"after": paging.encode(0.5, "m-bulk-01400")}])
+def test_the_page_probes_seek_whatever_the_filters(engine: sa.Engine, filters: dict[str, str],
+                                                   page: dict[str, str]) -> None:
+    """With 3,000 suggestions, probing for a page before or after this one reads a handful of rows, even when
+    there is none (the first page's previous): a score bound from a filter (min_score, max_score) must not be the
+    one SQLite seeks with, or it walks every row between that bound and the page."""
+    with engine.begin() as connection:
+        connection.execute(matches.insert(), [
+            {"match_id": f"m-bulk-{i:05d}", "proposition_id": "p-a", "evidence_id": "ev-p-a-0", "state": "suggested",
+             "score": 0.1 + (i % 800) / 1000, "suggested_stance": None, "stance": None, "automatic": False,
+             "explanation": "{}"} for i in range(3000)])
+    found = statements(engine, lambda: review._queue(engine, {**filters, **page}))
+    assert len(found) == 4
+    walked = {statement[-120:]: work(engine, statement, parameters) for statement, parameters in found[2:]}
+    assert all(calls < 10 for calls in walked.values()), walked
+    assert work(engine, *found[0]) < 60  # the page itself: 50 rows from its place in the queue
 
 
 def test_one_propositions_queue_reads_its_own_index(engine: sa.Engine) -> None:

@@ -344,11 +344,10 @@ def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
     from a page's first one. A decision removes a suggestion without shifting the pages around it."""
     joined = (matches.outerjoin(evidence, evidence.c.evidence_id == matches.c.evidence_id)
               .outerjoin(propositions, propositions.c.proposition_id == matches.c.proposition_id))
-    query = _narrowed(
-        sa.select(matches.c.match_id, matches.c.score, matches.c.suggested_stance, matches.c.explanation,
-                  matches.c.proposition_id, evidence.c.title, evidence.c.link, evidence.c.feed,
-                  evidence.c.published_at, evidence.c.summary, propositions.c.statement, propositions.c.status,
-                  propositions.c.version).select_from(joined), filters)
+    columns = sa.select(matches.c.match_id, matches.c.score, matches.c.suggested_stance, matches.c.explanation,
+                        matches.c.proposition_id, evidence.c.title, evidence.c.link, evidence.c.feed,
+                        evidence.c.published_at, evidence.c.summary, propositions.c.statement, propositions.c.status,
+                        propositions.c.version).select_from(joined)
     backwards = tuple(SortKey(k.column, k.type, not k.descending) for k in BEST_FIRST)
     order, key, bad = BEST_FIRST, None, False
     try:
@@ -359,14 +358,15 @@ def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
     except paging.BadCursor:
         order, key, bad = BEST_FIRST, None, True
 
-    def continuing(keys: tuple[SortKey, ...], key: tuple[Any, ...]) -> sa.ColumnElement[bool]:
-        # paging.after's OR alone hides the score range from SQLite, which then walked every suggestion
-        # (0.5 s a page on benchmarks/api.py's store): the redundant bound lets it seek in ix_matches_state_score.
+    def continuing(select: sa.Select[Any], keys: tuple[SortKey, ...], key: tuple[Any, ...]) -> sa.Select[Any]:
+        # paging.after's OR alone hides the score range from SQLite, which then walked every suggestion (0.5 s a
+        # page on benchmarks/api.py's store): the redundant bound lets it seek in ix_matches_state_score. It goes
+        # before the filters: of two bounds on the score SQLite seeks with the first, and min_score's first
+        # walked every suggestion above it.
         bound = keys[0].column <= key[0] if keys[0].descending else keys[0].column >= key[0]
-        return sa.and_(bound, paging.after(keys, key))
+        return _narrowed(select.where(bound, paging.after(keys, key)), filters)
 
-    if key is not None:
-        query = query.where(continuing(order, key))
+    query = _narrowed(columns, filters) if key is None else continuing(columns, order, key)
     query = query.order_by(*(k.column.desc() if k.descending else k.column for k in order)).limit(PAGE_SIZE)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
@@ -378,8 +378,8 @@ def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
 
         def beyond(row: Any, keys: tuple[SortKey, ...]) -> str | None:
             found = paging.encode(row.score, row.match_id)
-            probe = _narrowed(sa.select(matches.c.match_id).select_from(joined), filters).where(
-                continuing(keys, (row.score, row.match_id))).limit(1)
+            probe = continuing(sa.select(matches.c.match_id).select_from(joined), keys,
+                               (row.score, row.match_id)).limit(1)
             return found if connection.execute(probe).first() is not None else None
 
         following = beyond(rows[-1], BEST_FIRST) if rows else None
