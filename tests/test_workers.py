@@ -239,3 +239,76 @@ def _scenario(served: Served, feeds: FeedServer) -> str:
              "answers from the survivor (leading) and the replacement (following)")
     assert served.leader_pid() == survivor, "the replacement did not take leadership from a live leader"
     return path
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+
+
+def _fresh() -> httpx.Client:
+    """A client without cookies of its own that opens a new connection for every request."""
+    return httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), timeout=15, follow_redirects=False)
+
+
+def _review(served: Served, cookie: str, count: int) -> list[int]:
+    """GET /review `count` times with the session cookie, each on a new connection, four at a time."""
+    def one(_: int) -> int:
+        with _fresh() as client:
+            return client.get(f"{served.base}/review", headers={"cookie": f"tracker_review={cookie}"}).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_a_review_session_works_on_every_worker_and_across_restarts(tmp_path: Path) -> None:
+    """Sign in once, then the cookie works whichever worker answers, and after SIGHUP has replaced every worker
+    (no process that saw the sign-in is left); sign-out ends it everywhere; altered and expired cookies are refused.
+    """
+    from tracker.domain.user import token_hash
+    from tracker.web import sessions
+
+    env = serve_env(tmp_path, tmp_path / "tracker.db", tmp_path / "no-feeds.toml")
+    served = start(tmp_path, env)
+    try:
+        token = admin_token(served)
+        with _fresh() as client:
+            form = client.get(f"{served.base}/review/signin")
+            nonce = form.cookies["tracker_review_signin"]
+            done = client.post(f"{served.base}/review/signin", data={"csrf_token": _csrf(form.text), "token": token},
+                               headers={"cookie": f"tracker_review_signin={nonce}"})
+        assert done.status_code == 303, done.text
+        cookie = done.cookies["tracker_review"]
+
+        seen: set[object] = set()
+        for _ in range(30):  # while both workers answer (GET /health says which kind answered) ...
+            seen.update(a["leader"] for a in served.answers(8))
+            assert set(_review(served, cookie, 8)) == {200}, "... every request of the session is served"
+            if seen == {True, False}:
+                break
+        assert seen == {True, False}, "both workers answered during the session"
+
+        before = served.workers()
+        served.process.send_signal(signal.SIGHUP)  # uvicorn replaces every worker, one by one
+        wait_for(lambda: not (served.workers() & before) and len(served.workers()) == 2, 120, "new workers")
+        assert set(_review(served, cookie, 16)) == {200}, "the session outlives the processes that saw it"
+
+        key = sessions.session_key(type("S", (), {"digest_secret": SECRET, "digest_secret_file": ""})())
+        expired, _ = sessions.issue(key, token_hash(token), now=time.time() - sessions.SESSION_TTL - 60)
+        assert set(_review(served, expired, 8)) == {303}, "a genuine but expired cookie is refused"
+        parts = cookie.split(".")
+        parts[2] = token_hash("pt_someone-else")  # another user's token hash, old signature
+        assert set(_review(served, ".".join(parts), 8)) == {303}, "an altered cookie is refused"
+        forged, _ = sessions.issue(b"\0" * 32, token_hash(token))
+        assert set(_review(served, forged, 8)) == {303}, "a cookie signed with another key is refused"
+
+        with _fresh() as client:
+            page = client.get(f"{served.base}/review", headers={"cookie": f"tracker_review={cookie}"})
+            out = client.post(f"{served.base}/review/signout", data={"csrf_token": _csrf(page.text)},
+                              headers={"cookie": f"tracker_review={cookie}"})
+        assert out.status_code == 303
+        assert set(_review(served, cookie, 16)) == {303}, "signed out on every worker at once"
+    finally:
+        before = stop(served, signal.SIGINT)
+    assert served.process.returncode == 0, served.text()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in before), "SIGINT to the parent stopped every worker"
+    assert "Traceback" not in served.text(), served.text()

@@ -37,7 +37,8 @@ class Api:
 def make_api(url: str, tmp_path: object) -> Iterator[Api]:
     engine = make_engine(url)
     store = EventStore(engine)
-    settings = Settings(database_url=url, audit_key_file=f"{tmp_path}/audit.pem", feeds_file=f"{tmp_path}/none.toml")
+    settings = Settings(database_url=url, audit_key_file=f"{tmp_path}/audit.pem", feeds_file=f"{tmp_path}/none.toml",
+                        digest_secret_file=f"{tmp_path}/digest-secret")  # review sessions' key derives from it
     tokens = {role: add_user(engine, role, role) for role in ROLES}
     tokens["editor2"] = add_user(engine, "editor2", "editor")
     with TestClient(create_app(store, settings)) as client:

@@ -121,6 +121,9 @@ def uvicorn_options() -> dict[str, Any]:
 WORKER_APP = "tracker.bootstrap:worker_app"
 WORKER_APP_WITHOUT_SCHEDULER = "tracker.bootstrap:worker_app_without_scheduler"
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# Seconds a worker may leave the supervisor's ping unanswered before it is killed and replaced, and a replacement
+# (SIGHUP) may take to start serving; uvicorn's 5 s is short for a worker building its app on a busy machine.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 @contextmanager
@@ -144,16 +147,18 @@ def run_workers(app: str, *, host: str, port: int, workers: int) -> bool:
     """`workers` processes serving `app` (an import string naming an app factory) on one listening socket.
 
     uvicorn's own supervisor: the parent binds the socket and hands it to every worker, restarts a worker that
-    dies (checked every half second, a hung one is killed after 5 s without answering a ping), and on SIGINT or
-    SIGTERM sends every worker SIGTERM (each finishes its requests, up to GRACEFUL_SHUTDOWN_SECONDS) and waits for
-    them. Returns False when a worker failed before it began serving (the parent then stops them all: the same
+    dies (checked every half second; one that answers no ping for WORKER_HEALTHCHECK_SECONDS is killed and
+    replaced), replaces them one by one on SIGHUP (each replacement serving before its predecessor stops), and on
+    SIGINT or SIGTERM sends every worker SIGTERM (each finishes its requests, up to GRACEFUL_SHUTDOWN_SECONDS) and
+    waits for them. Returns False when a worker failed before it began serving (the parent then stops them all: the same
     failure would repeat), True after a clean shutdown.
     """
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors.multiprocess import Multiprocess
 
-    config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers, **uvicorn_options())
+    config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers,
+                            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **uvicorn_options())
     sock = config.bind_socket()
     supervisor = Multiprocess(config, sockets=[sock])
     try:

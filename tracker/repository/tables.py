@@ -1,5 +1,5 @@
-"""Operational tables (migration 0004: API users, Idempotency-Key records, intake candidates): plain tables,
-not read models, never rebuilt from events."""
+"""Operational tables (migration 0004: API users, Idempotency-Key records, intake candidates; 0009: review
+sign-outs): plain tables, not read models, never rebuilt from events."""
 
 from __future__ import annotations
 
@@ -35,4 +35,13 @@ api_candidates = sa.Table(
     sa.Column("source_id", sa.String(200), primary_key=True),
     sa.Column("n", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("candidate", sa.Text, nullable=False),
+)
+
+# Review sessions signed out before their expiry (tracker/web/sessions.py): the cookie is stateless, so ending one
+# early needs this record, kept until the session would have expired anyway (Unix seconds).
+review_signouts = sa.Table(
+    "review_signouts",
+    metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
 )

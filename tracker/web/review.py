@@ -1,11 +1,13 @@
 """The review queue in the browser, for editors: /review (sign in with an API token, then confirm or reject
 suggestions through the same service functions and version checks as the API).
 
-Sessions live in this process's memory, keyed by a random id in an HttpOnly, SameSite=Strict cookie (Secure over
-https); each request looks the session's token up again, so revoking the token ends the session at once, and a
-session ends after SESSION_TTL regardless. Every POST carries a CSRF field compared in constant time (the sign-in
-form's is a double-submit cookie, as there is no session yet). Works without JavaScript; /review/static/review.js
-adds keyboard shortcuts. CSP: scripts and styles from this origin only, forms to this origin only.
+A session is a signed cookie (tracker/web/sessions.py), HttpOnly, SameSite=Strict (Secure over https), that every
+worker process and replica can check: no server memory. Each request looks the session's token up again, so
+revoking the token ends the session at once; signing out records the session as ended for every process; a
+session ends after SESSION_TTL regardless. Every POST carries a CSRF field derived from the session and compared
+in constant time (the sign-in form's is a double-submit cookie, as there is no session yet). Works without
+JavaScript; /review/static/review.js adds keyboard shortcuts. CSP: scripts and styles from this origin only, forms
+to this origin only.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
 from typing import Any
@@ -27,7 +27,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tracker.domain.errors import DomainError
-from tracker.domain.user import allows
+from tracker.domain.user import allows, token_hash
 from tracker.projections.tables import evidence, matches, propositions
 from tracker.queries import paging
 from tracker.queries.paging import SortKey
@@ -35,13 +35,14 @@ from tracker.queries.review import BEST_FIRST
 from tracker.repository.errors import Invalid
 from tracker.repository.unit_of_work import NotFound, Tracker
 from tracker.store import ConcurrencyError, EventStore
+from tracker.web import sessions
 from tracker.web.render import render
 
 PREFIX = "/review"
 COOKIE = "tracker_review"
 SIGNIN_COOKIE = "tracker_review_signin"
 CSRF_FIELD = "csrf_token"
-SESSION_TTL = 8 * 3600
+SESSION_TTL = sessions.SESSION_TTL
 PAGE_SIZE = 50
 COUNT_CAP = 1000  # the queue counts its suggestions up to here ("more than 1000"), so a huge queue stays fast
 STANCES = ("supports", "contradicts", "context")
@@ -81,50 +82,15 @@ def _wiring(request: Request) -> Wiring:
     return wiring
 
 
-@dataclass
-class Session:
-    token: str
-    csrf: str
-    expires: float
+Session = sessions.Session  # id, token_sha256, issued, expires, csrf
 
 
-@dataclass
-class Sessions:
-    """Server-side sessions of one app (one process)."""
-
-    by_id: dict[str, Session] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def create(self, token: str) -> tuple[str, Session]:
-        sid = secrets.token_urlsafe(32)
-        session = Session(token, secrets.token_urlsafe(32), time.monotonic() + SESSION_TTL)
-        with self.lock:
-            now = time.monotonic()
-            for old in [k for k, s in self.by_id.items() if s.expires <= now]:
-                del self.by_id[old]
-            self.by_id[sid] = session
-        return sid, session
-
-    def get(self, sid: str | None) -> Session | None:
-        if not sid:
-            return None
-        with self.lock:
-            session = self.by_id.get(sid)
-            if session is not None and session.expires <= time.monotonic():
-                del self.by_id[sid]
-                return None
-            return session
-
-    def end(self, sid: str | None) -> None:
-        with self.lock:
-            self.by_id.pop(sid or "", None)
-
-
-def _sessions(request: Request) -> Sessions:
-    found = getattr(request.app.state, "review_sessions", None)
-    if found is None:
-        found = request.app.state.review_sessions = Sessions()
-    return found
+def _session_key(request: Request) -> bytes:
+    """The cookie key of this app's settings (derived from the digest secret; see tracker/web/sessions.py)."""
+    key: bytes | None = getattr(request.app.state, "review_session_key", None)
+    if key is None:
+        key = request.app.state.review_session_key = sessions.session_key(request.app.state.settings)
+    return key
 
 
 class Form:
@@ -157,16 +123,13 @@ def _store(request: Request) -> EventStore:
 
 
 def _signed_in(request: Request) -> tuple[User, Session] | None:
-    """The user behind the session cookie, looked up again by token (a revoked token ends the session)."""
-    sid = request.cookies.get(COOKIE)
-    session = _sessions(request).get(sid)
+    """The user behind the session cookie: a genuine, unexpired cookie whose token is still current (looked up
+    again by its hash, so a revoked token ends the session) and that was not signed out."""
+    session = sessions.read(_session_key(request), request.cookies.get(COOKIE))
     if session is None:
         return None
-    user = _wiring(request).user_for_token(_store(request).engine, session.token)
-    if user is None:
-        _sessions(request).end(sid)
-        return None
-    return user, session
+    user = sessions.user_of(_store(request).engine, session)
+    return None if user is None else (user, session)
 
 
 def _csrf_ok(given: Any, expected: str) -> bool:
@@ -234,9 +197,9 @@ async def signin(request: Request) -> Response:
     user = _wiring(request).user_for_token(_store(request).engine, token) if token else None
     if user is None:
         return _signin_page(request, 401, "That token is not valid (unknown or revoked).")
-    sid, _ = _sessions(request).create(token)
+    cookie, _ = sessions.issue(_session_key(request), token_hash(token))
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
-    response.set_cookie(COOKIE, sid, max_age=SESSION_TTL, path=PREFIX, httponly=True, samesite="strict",
+    response.set_cookie(COOKIE, cookie, max_age=SESSION_TTL, path=PREFIX, httponly=True, samesite="strict",
                         secure=_secure(request))
     response.delete_cookie(SIGNIN_COOKIE, path=PREFIX)
     return response
@@ -249,7 +212,7 @@ async def signout(request: Request) -> Response:
     if found is not None:
         if not _csrf_ok(form.get(CSRF_FIELD), found[1].csrf):
             return _problem(403, "Refused", "The form had no valid CSRF field.")
-        _sessions(request).end(request.cookies.get(COOKIE))
+        sessions.end(_store(request).engine, found[1])
     response = RedirectResponse(PREFIX + "/signin", status_code=303)
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
