@@ -312,3 +312,14 @@ def test_a_review_session_works_on_every_worker_and_across_restarts(tmp_path: Pa
     assert served.process.returncode == 0, served.text()
     assert not any(Path(f"/proc/{pid}").exists() for pid in before), "SIGINT to the parent stopped every worker"
     assert "Traceback" not in served.text(), served.text()
+
+
+def test_a_worker_that_cannot_start_stops_the_parent_with_a_failure(tmp_path: Path) -> None:
+    """The same failure would repeat in every replacement, so the supervisor stops and run_workers says so."""
+    script = ("import sys; from tracker.api.serving import run_workers; "
+              f"sys.exit(0 if run_workers('tracker.no_such_module:app', host='127.0.0.1', port={free_port()}, "
+              "workers=2) is False else 1)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "failed to start" in done.stderr
