@@ -87,3 +87,23 @@ def _seed_dir(tmp_path: Path, examples: str) -> Path:
 def test_bad_examples_file_is_a_clear_seed_error(tmp_path: Path, examples: str, message: str) -> None:
     with pytest.raises(SeedError, match=message):
         load_seed_files(_seed_dir(tmp_path, examples))
+
+
+def test_the_stacked_lookup_agrees_with_one_lookup_per_proposition_and_skips_the_item_itself() -> None:
+    from tracker.matching.profile import Exemplar
+
+    matcher = Matcher([ENERGY, BORDERS], **matcher_options())
+    store = matcher.exemplars
+    store.add("borders", Exemplar("e1", "Kyiv rejects any deal that cedes the east", stance="supports"))
+    store.add("borders", Exemplar("e2", "Truce lines harden into a new border", stance="context"))
+    store.add("energy", Exemplar("e3", "Substation hit in Kharkiv overnight", stance="supports"))
+    vector = store.embed_one("Kyiv rejects any deal that cedes the east")
+    for kind, buckets in (("confirmed", store.confirmed), ("examples", store.examples)):
+        stacked = store.best(kind, vector, frozenset(), "e1", ["energy", "borders"])
+        one_by_one = {k: near[0][0] for k in ("energy", "borders")
+                      if (near := store.nearest(buckets.get(k), vector, frozenset(), "e1"))}
+        assert stacked.keys() == one_by_one.keys()
+        assert all(abs(stacked[k] - one_by_one[k]) < 1e-6 for k in stacked)
+    nearest = store.nearest(store.confirmed["borders"], vector, frozenset(), "e1")
+    assert [store.confirmed["borders"].exemplars[i].evidence_id for _, i in nearest] == ["e2"]
+    assert store.best("confirmed", vector, frozenset(), "e1", ["borders"])["borders"] < 0.99

@@ -259,19 +259,23 @@ class Matcher:
         self.stats.last_rescored = [row.key for row in rows]
         return rows
 
-    def _scored(self, item: ItemInput) -> list[tuple[str, float, str, dict[str, Any]]]:
+    def _scored(self, item: ItemInput, floor: float = 0.0,
+                limit: int | None = None) -> list[tuple[str, float, str, dict[str, Any]]]:
+        """Scored candidates at or above `floor`, best first, at most `limit` of them."""
         if self.model is not None:
-            return self._scored_by_model(item, self.model)
-        return self._scored_lexical(item)
+            return self._scored_by_model(item, self.model, floor, limit)
+        return [r for r in self._scored_lexical(item) if r[1] >= floor][:limit]
 
-    def _scored_by_model(self, item: ItemInput, model: MatchModel) -> list[tuple[str, float, str, dict[str, Any]]]:
+    def _scored_by_model(self, item: ItemInput, model: MatchModel, floor: float,
+                         limit: int | None) -> list[tuple[str, float, str, dict[str, Any]]]:
+        scored = sorted(((round(model.probability(row.features), 4), row) for row in self.pair_rows(item)),
+                        key=lambda r: (-r[0], r[1].key))
         results = []
-        for row in self.pair_rows(item):
-            probability = round(model.probability(row.features), 4)
+        # Only what is returned is explained: most candidates of an item are never shown.
+        for probability, row in [r for r in scored if r[0] >= floor][:limit]:
             stance, stance_probabilities = model.stance(row.stance_features)
             results.append((row.key, probability, stance,
                             describe(row, probability, stance, stance_probabilities, model)))
-        results.sort(key=lambda r: (-r[1], r[0]))
         return results
 
     def _scored_lexical(self, item: ItemInput) -> list[tuple[str, float, str, dict[str, Any]]]:
@@ -319,11 +323,13 @@ class Matcher:
 
     def rank(self, item: ItemInput, k: int = 3) -> list[tuple[str, float, dict[str, Any]]]:
         """The k best propositions for the item whatever the thresholds (for evaluation)."""
-        return [(key, score, explanation) for key, score, _, explanation in self._scored(item)[:k]]
+        return [(key, score, explanation) for key, score, _, explanation in self._scored(item, limit=k)]
 
     def match(self, item: ItemInput) -> list[Suggestion]:
         """Suggestions above the suggest threshold, best first (at most `max_suggestions`)."""
-        scored = [r for r in self._scored(item) if r[1] >= self.suggest_threshold]
+        # The relative floor needs every suggestion's score before the best few are kept.
+        limit = None if self.relative_floor else self.max_suggestions
+        scored = self._scored(item, self.suggest_threshold, limit)
         if scored and self.relative_floor:
             floor = scored[0][1] * self.relative_floor
             scored = [r for r in scored if r[1] >= floor]
