@@ -20,8 +20,9 @@ TRACKER = ROOT / "tracker"
 
 # Lowest first. Names are module prefixes below `tracker.`; the longest prefix that matches places a module.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # settings and small helpers any layer may use; web.urls spells the public pages' URLs (the digest links them)
-    ("config", "keyfile", "leader", "web.urls"),
+    # settings and small helpers any layer may use; web.urls spells the public pages' URLs (the digest links them);
+    # observability: metrics and JSON logs, which every layer reports to
+    ("config", "keyfile", "leader", "web.urls", "observability"),
     ("domain",),
     ("store",),
     ("projections",),

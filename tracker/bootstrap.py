@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.config import Settings, get_settings
 from tracker.leader import LeaderElector
+from tracker.observability.logs import configure_logging
 from tracker.repository.unit_of_work import Tracker
 from tracker.seeding import seed
 from tracker.service.users import first_admin_token
@@ -48,6 +49,7 @@ class App:
 
 def bootstrap(settings: Settings | None = None) -> App:
     settings = settings or get_settings()
+    configure_logging(settings.log_level)  # JSON lines; once per process (serving configured them already)
     store = EventStore(make_engine(settings.database_url))
     return App(settings, store, Tracker(store))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,13 @@ class Settings(BaseSettings):
     leader_interval_seconds: float = Field(5.0, gt=0, le=300)
     # The public, read-only reader pages under /record/ (no token needed); off: every /record/ URL is a 404.
     public_pages: bool = True
+    # Who may read GET /metrics (Prometheus): "local" (default) answers clients on the loopback address without a
+    # token and anyone else with an API token of any role; "token" always wants a token; "open" answers anyone who
+    # reaches the port (a private network only); "off" answers 404.
+    metrics: Literal["local", "token", "open", "off"] = "local"
+    # Level of the tracker's own loggers (JSON lines on stderr); unset: INFO for `tracker serve`, WARNING for the
+    # other commands, whose output is their own.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
 
     @field_validator("digest_secret")
     @classmethod
@@ -65,6 +73,14 @@ class Settings(BaseSettings):
                              f"(it has {len(value.encode())}); e.g. `python -c 'import secrets; "
                              "print(secrets.token_hex(32))'`, or leave it unset to use a generated one")
         return value
+
+    @field_validator("metrics", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        return value.upper() if value.lower() in ("debug", "info", "warning", "error") else value.lower() or None
 
     @field_validator("digest_from")
     @classmethod

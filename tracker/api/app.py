@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -19,15 +21,17 @@ from tracker.api import (
     problems,
     propositions,
     scorecard,
+    scrape,
     sources,
     subscribers,
 )
 from tracker.api.auth import require
 from tracker.api.deps import get_store
 from tracker.api.limits import BodySizeLimit
-from tracker.api.middleware import ErrorGuard, SecurityHeaders
+from tracker.api.middleware import ErrorGuard, Observe, SecurityHeaders
 from tracker.api.schemas import Health
 from tracker.config import Settings, get_settings
+from tracker.observability import metrics
 from tracker.repository.unit_of_work import Tracker
 from tracker.service import matching_controls
 from tracker.service import propositions as propositions_service
@@ -44,6 +48,15 @@ ROLE_ROUTERS = (
 )
 
 
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """On a clean shutdown this process's live gauges stop counting (several workers share the metrics)."""
+    try:
+        yield
+    finally:
+        metrics.process_exiting()
+
+
 def create_app(store: EventStore, settings: Settings | None = None, tracker: Tracker | None = None) -> FastAPI:
     """The app over `store`; pass the process's `tracker` so the API and the scheduler share one state cache."""
     app = FastAPI(
@@ -52,6 +65,7 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
         description="Claims and predictions from published articles, tracked against later evidence. "
                     "Every endpoint but /health takes `Authorization: Bearer <token>`.",
         docs_url=None, redoc_url=None,  # served by tracker/api/docs.py from installed assets, not a CDN
+        lifespan=lifespan,
     )
     docs.install(app)
     app.state.store = store
@@ -59,11 +73,13 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
     app.state.settings = settings or get_settings()
     problems.install(app)
     contract.install(app)  # /openapi.json: every route's problem responses, derived from its dependencies
-    # Added innermost first: SecurityHeaders (and X-Request-ID) wrap everything, ErrorGuard turns any escaped
-    # exception into one 500, BodySizeLimit answers 413 for bodies over 1 MiB before any route reads them.
+    # Added innermost first: Observe (X-Request-ID, request metrics, the access log line) wraps everything, then
+    # SecurityHeaders, ErrorGuard turns any escaped exception into one 500, BodySizeLimit answers 413 for bodies
+    # over 1 MiB before any route reads them.
     app.add_middleware(BodySizeLimit)
     app.add_middleware(ErrorGuard)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Observe)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health(request: Request, store: Annotated[EventStore, Depends(get_store)]) -> Health:
@@ -71,6 +87,7 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
         elector = getattr(request.app.state, "elector", None)
         return Health(status="ok", position=store.head(), leader=None if elector is None else elector.is_leader)
 
+    scrape.install(app)  # GET /metrics, for Prometheus (TRACKER_METRICS says who may read it); not in OpenAPI
     app.include_router(propositions.router)
     app.include_router(commands.router)
     app.include_router(matches.router)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -14,8 +12,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import h11
-from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from tracker.config import get_settings
+
+# The token redaction moved to logs.py; REDACTED, RedactTokens and redact stay importable from here.
+from tracker.observability.logs import REDACTED, RedactTokens, dict_config, redact  # noqa: F401
 
 # Seconds an idle keep-alive connection stays open after a response (uvicorn's default, made explicit).
 KEEP_ALIVE_SECONDS = 5
@@ -69,37 +71,11 @@ class TimedH11Protocol(H11Protocol):
             self.transport.close()
 
 
-# `token=` (and `access_token=` and the like) in a query, and the token segment of /unsubscribe/<token>.
-# `?` is excluded from the name part too: otherwise a run of "?" makes every start rescan to the end (quadratic).
-_QUERY_TOKEN = re.compile(r"(?i)([?&;][^=&;?]*token=)[^&;#\s]*")
-_PATH_TOKEN = re.compile(r"(?i)(/unsubscribe/)[^/?#\s]+")
-REDACTED = "[redacted]"
-
-
-def redact(text: str) -> str:
-    return _PATH_TOKEN.sub(rf"\1{REDACTED}", _QUERY_TOKEN.sub(rf"\1{REDACTED}", text))
-
-
-class RedactTokens(logging.Filter):
-    """Removes unsubscribe tokens from uvicorn's access log: the link is the credential, and logs are
-    read by more people (and kept longer) than the database."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
-        elif isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True
-
-
 def log_config() -> dict[str, Any]:
-    """uvicorn's logging config, with the redacting filter on the access log and the tracker's own loggers
-    (INFO and up) on the same stream as uvicorn's messages."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"redact_tokens": {"()": RedactTokens}}
-    config["loggers"]["uvicorn.access"]["filters"] = ["redact_tokens"]
-    config["loggers"]["tracker"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
+    """The logging configuration uvicorn applies in the server and in every worker process: JSON lines on stderr,
+    tokens redacted, uvicorn's access log replaced by the API's own line per request (tracker/observability/logs.py;
+    the tracker's level from TRACKER_LOG_LEVEL, INFO by default)."""
+    return dict_config(get_settings().log_level)
 
 
 def uvicorn_options() -> dict[str, Any]:
@@ -108,6 +84,7 @@ def uvicorn_options() -> dict[str, Any]:
         "http": TimedH11Protocol,
         "log_config": log_config(),
         "log_level": "info",
+        "access_log": False,  # tracker.access writes one JSON line per request (tracker/api/middleware.py)
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
         "limit_concurrency": MAX_CONCURRENCY,
