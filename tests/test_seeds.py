@@ -18,7 +18,7 @@ import yaml
 
 from tests.conftest import ARTICLE, ROOT
 from tracker.domain.confidence import negate, probability_of
-from tracker.domain.proposition import KINDS
+from tracker.domain.proposition import KINDS, AmendProposition
 from tracker.projections.tables import propositions as propositions_table
 from tracker.repository.unit_of_work import Tracker
 from tracker.seeding import (
@@ -253,3 +253,27 @@ def test_cli_seed_twice_adds_nothing_the_second_time(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert f"0 source(s) and 0 proposition(s) added, {len(ITEMS)} already present" in second.stdout
     assert "  + " not in second.stdout
+
+
+def test_profiles_seeded_before_examples_get_them_once_and_an_editors_own_are_kept(
+        tracker: Tracker, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("source.yaml", "propositions.yaml"):
+        (old / name).write_text((SEEDS / name).read_text(encoding="utf-8"), encoding="utf-8")
+    assert seed(tracker, old).propositions_added == len(ITEMS)  # no examples.yaml: profiles without examples
+    own = {**BY_ID["putin-aims-unchanged"]["match_profile"], "examples": [{"text": "mine", "stance": "context"}]}
+    loaded = tracker.load("proposition-putin-aims-unchanged")
+    tracker.execute("putin-aims-unchanged", AmendProposition(changes={"match_profile": own}), actor="user:e",
+                    expected_version=loaded.version)
+    head = tracker.store.head()
+
+    upgraded = seed(tracker, SEEDS)
+    assert upgraded.propositions_added == 0
+    assert set(upgraded.given_examples) == set(BY_ID) - {"putin-aims-unchanged"}
+    assert tracker.store.head() == head + len(ITEMS) - 1
+    state = tracker.load("proposition-energy-moratorium-breached").state
+    assert state.match_profile["examples"] == BY_ID["energy-moratorium-breached"]["match_profile"]["examples"]
+    assert state.match_profile["terms"] == BY_ID["energy-moratorium-breached"]["match_profile"]["terms"]
+    assert tracker.load("proposition-putin-aims-unchanged").state.match_profile["examples"] == own["examples"]
+    assert seed(tracker, SEEDS).given_examples == () and tracker.store.head() == head + len(ITEMS) - 1

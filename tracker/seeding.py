@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tracker.domain.proposition import KINDS, RegisterProposition
+from tracker.domain.proposition import KINDS, AmendProposition, RegisterProposition
 from tracker.domain.source import RegisterSource
 from tracker.repository.unit_of_work import Tracker, proposition_stream, source_stream
 from tracker.store.envelope import parse_iso
@@ -32,6 +32,7 @@ class SeedResult:
     propositions_added: int
     propositions_present: int
     added_ids: tuple[str, ...] = ()
+    given_examples: tuple[str, ...] = ()  # present propositions whose profile just received the seed's examples
 
 
 def sha256_text(text: str) -> str:
@@ -193,9 +194,13 @@ def seed(
     present = 0
     added_ids: list[str] = []
     occurred = parse_iso(published if "T" in published else f"{published}T00:00:00Z")
+    given_examples: list[str] = []
     for item in items:
-        if tracker.load(proposition_stream(item["id"])).version:
+        loaded = tracker.load(proposition_stream(item["id"]))
+        if loaded.version:
             present += 1
+            if _give_examples(tracker, loaded, item):
+                given_examples.append(item["id"])
             continue
         tracker.execute(
             item["id"], register_command(source_id, item), actor=ACTOR, expected_version=0,
@@ -204,4 +209,20 @@ def seed(
         added_ids.append(item["id"])
         if progress:
             progress(item["id"])
-    return SeedResult(sources_added, len(added_ids), present, tuple(added_ids))
+    return SeedResult(sources_added, len(added_ids), present, tuple(added_ids), tuple(given_examples))
+
+
+def _give_examples(tracker: Tracker, loaded: Any, item: dict[str, Any]) -> bool:
+    """A proposition seeded before profiles had written examples gets the seed's, once, by an amendment (an open
+    proposition whose stored profile has none; an editor's own examples are never replaced)."""
+    state = loaded.state
+    examples = (item.get("match_profile") or {}).get("examples")
+    stored = dict(getattr(state, "match_profile", None) or {})
+    if not examples or "examples" in stored or getattr(state, "resolution", None) is not None:
+        return False
+    tracker.execute(
+        item["id"], AmendProposition(changes={"match_profile": {**stored, "examples": examples}},
+                                     reason="written examples of evidence from seeds/examples.yaml"),
+        actor=ACTOR, expected_version=loaded.version, correlation_id=f"seed:examples:{item['id']}",
+    )
+    return True
