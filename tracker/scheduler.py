@@ -11,14 +11,23 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import (
+    EVENT_SCHEDULER_PAUSED,
+    EVENT_SCHEDULER_RESUMED,
+    EVENT_SCHEDULER_SHUTDOWN,
+    EVENT_SCHEDULER_START,
+    SchedulerEvent,
+)
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.base import STATE_RUNNING, BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from tracker.config import Settings
 from tracker.ingest import fetchstate
-from tracker.ingest.runner import enabled_feed_ids, ingest_pass, load_and_sync
+from tracker.ingest.runner import enabled_feed_ids, load_and_sync
+from tracker.observability import metrics
 from tracker.repository.unit_of_work import Tracker, feed_stream
+from tracker.service.feed_report import measured_pass
 from tracker.store.envelope import parse_iso
 
 log = logging.getLogger("tracker.scheduler")
@@ -28,12 +37,24 @@ FEED_SYNC_SECONDS = 60
 
 
 def poll_feed(tracker: Tracker, settings: Settings, feed_id: str) -> None:
-    """The job body: refresh one feed if it is due (back-off is honoured inside)."""
+    """The job body: refresh one feed if it is due (back-off is honoured inside); the pass is counted in the
+    metrics and logged as one line (tracker/service/feed_report.py)."""
     try:
-        summary = ingest_pass(tracker, settings, feed_ids=[feed_id], force=False)
-        log.info("feed %s: %s", feed_id, summary.line())
+        measured_pass(tracker, settings, trigger="schedule", feed_ids=[feed_id], force=False)
     except Exception:  # a job must never kill the scheduler thread; the next run retries
         log.exception("feed %s: refresh failed", feed_id)
+
+
+def track_leadership(scheduler: BaseScheduler) -> None:
+    """tracker_scheduler_leader follows the scheduler: the elector resumes it on election and pauses it when
+    deposed (tracker/bootstrap.py), so 1 exactly while this process runs the jobs."""
+
+    def changed(event: SchedulerEvent) -> None:
+        metrics.set_leader(event.code == EVENT_SCHEDULER_RESUMED or
+                           (event.code == EVENT_SCHEDULER_START and scheduler.state == STATE_RUNNING))
+
+    scheduler.add_listener(changed, EVENT_SCHEDULER_START | EVENT_SCHEDULER_RESUMED | EVENT_SCHEDULER_PAUSED
+                           | EVENT_SCHEDULER_SHUTDOWN)
 
 
 def first_run(next_check_at: str | None, now: datetime) -> datetime:
@@ -73,6 +94,7 @@ def build_scheduler(tracker: Tracker, settings: Settings) -> BackgroundScheduler
     """A scheduler with one job per enabled feed (and the digest jobs); call .start() to run it."""
     load_and_sync(tracker, settings)
     scheduler = BackgroundScheduler(timezone=settings.timezone)
+    track_leadership(scheduler)
     schedule_feeds(scheduler, tracker, settings)
     scheduler.add_job(
         schedule_feeds, IntervalTrigger(seconds=FEED_SYNC_SECONDS, timezone=UTC),

@@ -22,6 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from tracker.config import Settings
 from tracker.digest.service import RunReport, send_week
 from tracker.digest.week import IsoWeek, zone
+from tracker.observability import metrics
 from tracker.repository.unit_of_work import Tracker
 from tracker.store.envelope import utc_now
 
@@ -69,6 +70,7 @@ def _run(tracker: Tracker, settings: Settings, *, resume_only: bool, week: IsoWe
             log.info(report.line())
         return report
     except Exception:  # a job must never kill the scheduler thread; the next run retries
+        metrics.DIGEST_RUN_ERRORS.inc()
         log.exception("digest run failed")
         return None
 

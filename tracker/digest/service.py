@@ -36,6 +36,7 @@ from tracker.digest.tokens import load_or_create_secret, make_token
 from tracker.digest.week import IsoWeek, zone
 from tracker.domain.events import Event, fold
 from tracker.domain.subscriber import Subscriber, normalise_email, subscriber_id_for
+from tracker.observability import metrics
 from tracker.projections.tables import subscribers as subscribers_table
 from tracker.repository.unit_of_work import Tracker
 from tracker.store import ConcurrencyError, EventStore
@@ -300,6 +301,7 @@ def send_week(
         transport.close()
         with _ACTIVE_LOCK:
             _ACTIVE_RUNS.discard(run)
+    metrics.digest_sends(sent=len(report.sent), failed=len(report.failed), skipped=len(report.skipped))
     log.info(report.line())
     return report
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from tracker.domain import proposition, source
+from tracker.domain.errors import DomainError, InvalidCommand, UnknownMatch
 from tracker.domain.events import Event
 from tracker.domain.registry import (
     Kind,
@@ -27,8 +28,10 @@ from tracker.domain.registry import (
     source_stream,
     subscriber_stream,
 )
+from tracker.observability import metrics
 from tracker.projections import readmodels
 from tracker.projections.asof import load_as_of
+from tracker.repository.errors import Invalid
 from tracker.store import ConcurrencyError, EventStore, NewEvent, RecordedEvent
 from tracker.store.eventstore import Transaction
 from tracker.store.upcasters import current_version
@@ -38,6 +41,9 @@ __all__ = [
     "Loaded", "NotFound", "StateCache", "Tracker", "UnitOfWork", "evidence_stream", "feed_stream",
     "proposition_stream", "source_stream", "subscriber_stream", "to_new_events",
 ]
+
+
+SUGGESTED = "MatchSuggested"  # the event of a suggestion made to editors (tracker_suggestions_total)
 
 
 class NotFound(LookupError):
@@ -59,6 +65,16 @@ def _kind(stream_id: str) -> Kind:
     if kind is None:
         raise NotFound(f"unknown kind of stream: {stream_id}")
     return kind
+
+
+def outcome_of(error: BaseException) -> str:
+    """A failed command's outcome for the metrics, as the API answers it: conflict (409: a stale version, or a
+    command the current state refuses), invalid (422/404: bad data, an unknown match or stream), error (else)."""
+    if isinstance(error, (InvalidCommand, UnknownMatch, NotFound, Invalid)):
+        return "invalid"
+    if isinstance(error, (ConcurrencyError, DomainError)):
+        return "conflict"
+    return "error"
 
 
 def _fold(stream_id: str, recorded: list[RecordedEvent], state: Any = None, version: int = 0) -> Loaded:
@@ -124,6 +140,7 @@ class UnitOfWork:
         self._hashes: dict[str, str] = {}  # hash of the event at each loaded stream's version
         self._cache = cache
         self.recorded: list[RecordedEvent] = []
+        self.commands: list[str] = []  # class names of the commands executed, counted once the unit commits
         # Read-model updates held back until the unit ends: (latest state, events since last write).
         self._deferred: dict[str, tuple[Any, list[RecordedEvent]]] = {}
 
@@ -176,6 +193,18 @@ class UnitOfWork:
         `defer_read_models` writes this stream's read-model rows once, when the unit ends, instead of after
         every command: an ingestion pass suggesting 50 items to one proposition rewrites its row once.
         """
+        try:
+            recorded = self._execute(stream_id, command, expected_version, occurred_at, actor, defer_read_models)
+        except Exception as error:
+            metrics.command_done(type(command).__name__, outcome_of(error))
+            raise
+        self.commands.append(type(command).__name__)
+        return recorded
+
+    def _execute(
+        self, stream_id: str, command: Any, expected_version: int | None, occurred_at: datetime | None,
+        actor: str | None, defer_read_models: bool,
+    ) -> list[RecordedEvent]:
         kind = _kind(stream_id)
         loaded = self.load(stream_id)
         if expected_version is not None and expected_version != loaded.version:
@@ -243,9 +272,12 @@ class Tracker:
             )
             yield uow
             uow.flush()
-        # Reached only when the transaction committed: a rolled-back unit leaves the cache as it was.
+        # Reached only when the transaction committed: a rolled-back unit leaves the cache as it was, and its
+        # commands count only by the outcome of the one that failed.
         for stream_id, cached in uow.committed():
             self.cache.put(stream_id, cached)
+        types = [e.event_type for e in uow.recorded]
+        metrics.committed(uow.commands, types, types.count(SUGGESTED))
 
     # ---- reads ----------------------------------------------------------------------------------
 

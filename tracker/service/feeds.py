@@ -8,10 +8,11 @@ from tracker.config import Settings
 from tracker.domain import feed as feed_domain
 from tracker.ingest.netguard import ResolveError, UnsafeURL, check_url
 from tracker.ingest.refresh import RefreshOutcome
-from tracker.ingest.runner import enable_feed, feed_id_for, ingest_pass
+from tracker.ingest.runner import enable_feed, feed_id_for
 from tracker.queries.feeds import FeedRow, feed, feed_exists
 from tracker.repository.errors import Invalid
 from tracker.repository.unit_of_work import NotFound, Tracker, UnitOfWork, feed_stream
+from tracker.service.feed_report import measured_pass
 from tracker.store import RecordedEvent
 
 
@@ -61,5 +62,6 @@ def require_feed(tracker: Tracker, feed_id: str) -> None:
 
 
 def fetch_now(tracker: Tracker, settings: Settings, feed_id: str) -> RefreshOutcome:
-    """One ingestion pass over this feed, due or not: new items are ingested and matched (it commits itself)."""
-    return ingest_pass(tracker, settings, feed_ids=[feed_id]).outcomes[0]
+    """One ingestion pass over this feed, due or not: new items are ingested and matched (it commits itself);
+    counted in the metrics and logged like a scheduled pass."""
+    return measured_pass(tracker, settings, trigger="request", feed_ids=[feed_id]).outcomes[0]
