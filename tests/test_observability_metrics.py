@@ -37,11 +37,12 @@ WORKER = """
 import json, os, sys
 from tracker.observability import metrics
 assert metrics.MULTIPROCESS
-leader = sys.argv[1] == "leader"
 metrics.observe_request("GET", "/health", 200, 0.004)
 metrics.committed(["ConfirmMatch"], ["MatchConfirmed", "StatusChanged"], 0)
-metrics.set_leader(leader)
-print(json.dumps({"pid": os.getpid()}))
+metrics.set_leader(sys.argv[1] == "leader")
+print(json.dumps({"pid": os.getpid()}), flush=True)
+if sys.argv[2:] == ["stay"]:
+    sys.stdin.readline()  # alive until the test says (or kills it)
 """
 
 SCRAPE = """
@@ -53,24 +54,49 @@ sys.stdout.write(metrics.exposition().decode())
 """
 
 
+def _env(directory: Path) -> dict[str, str]:
+    return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+
+
 def _run(script: str, directory: Path, *args: str) -> str:
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
-    done = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=_env(directory), capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
+def _start(directory: Path, role: str) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen([sys.executable, "-c", WORKER, role, "stay"], cwd=ROOT, env=_env(directory),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, json.loads(process.stdout.readline())["pid"]
+
+
 def test_multiprocess_mode_sums_every_process_and_forgets_a_dead_leader(tmp_path: Path) -> None:
-    leader = json.loads(_run(WORKER, tmp_path, "leader"))["pid"]
-    _run(WORKER, tmp_path, "follower")
-    text = _run(SCRAPE, tmp_path)  # a third process answers the scrape, as any worker may
-    assert sample(text, "tracker_http_requests_total", method="GET", route="/health", status="200") == 2
-    assert sample(text, "tracker_http_request_duration_seconds_count", method="GET", route="/health") == 2
-    assert sample(text, "tracker_commands_total", command="ConfirmMatch", outcome="ok") == 2
-    assert sample(text, "tracker_events_appended_total", event_type="StatusChanged") == 2
-    assert sample(text, "tracker_scheduler_leader") == 1  # livesum: one leader among the processes
-    assert "process_cpu_seconds_total" not in text  # per-process collectors are off in this mode
-    after = _run(SCRAPE, tmp_path, str(leader))  # the supervisor saw the leader die
-    assert sample(after, "tracker_scheduler_leader") == 0
+    leader, _ = _start(tmp_path, "leader")
+    try:
+        _run(WORKER, tmp_path, "follower")  # a worker that came and went
+        text = _run(SCRAPE, tmp_path)  # a third process answers the scrape, as any worker may
+        assert sample(text, "tracker_http_requests_total", method="GET", route="/health", status="200") == 2
+        assert sample(text, "tracker_http_request_duration_seconds_count", method="GET", route="/health") == 2
+        assert sample(text, "tracker_commands_total", command="ConfirmMatch", outcome="ok") == 2
+        assert sample(text, "tracker_events_appended_total", event_type="StatusChanged") == 2
+        assert sample(text, "tracker_scheduler_leader") == 1  # livesum: one leader among the live processes
+        assert "process_cpu_seconds_total" not in text  # per-process collectors are off in this mode
+    finally:
+        leader.kill()  # SIGKILL: it cannot say it is going
+        leader.wait(timeout=30)
+    after = _run(SCRAPE, tmp_path)
+    assert sample(after, "tracker_scheduler_leader") == 0  # the next scrape finds its process gone
     assert sample(after, "tracker_http_requests_total", method="GET", route="/health", status="200") == 2
+
+    second, pid = _start(tmp_path, "leader")
+    try:
+        assert sample(_run(SCRAPE, tmp_path), "tracker_scheduler_leader") == 1
+        # a supervisor that saw the worker go says so at once (worker_exited), whatever the pid table says
+        assert sample(_run(SCRAPE, tmp_path, str(pid)), "tracker_scheduler_leader") == 0
+    finally:
+        assert second.stdin is not None
+        second.stdin.write("\n")
+        second.stdin.flush()
+        second.wait(timeout=30)

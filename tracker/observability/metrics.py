@@ -8,8 +8,9 @@ Two modes, chosen by prometheus-client when it is first imported:
 - several worker processes (`PROMETHEUS_MULTIPROC_DIR` set to an empty directory before any worker imports
   prometheus-client): each process writes its values to files there and a scrape, answered by whichever worker
   the connection reaches, sums every process's files (MultiProcessCollector). Gauges of live processes only
-  ("livesum") lose a process's share when it ends: `process_exiting()` on a clean exit, `worker_exited(pid)` from
-  the supervisor for a worker that died.
+  ("livesum") lose a process's share when it ends: `process_exiting()` on a clean exit (the app's lifespan),
+  `worker_exited(pid)` from a supervisor that sees a worker die, and at every scrape `forget_dead_processes()` for
+  whatever neither caught (a worker killed with SIGKILL).
 
 Values read at scrape time (store position, review-queue depth) come from `ScrapeGauges`, which runs its queries
 in the process that answers the scrape, in either mode.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import (
@@ -203,12 +205,42 @@ def exposition(*extra: Collector) -> bytes:
     """The text format of every metric (summed over processes in multiprocess mode) plus `extra` collectors."""
     registry = CollectorRegistry(auto_describe=False)
     if MULTIPROCESS:
+        forget_dead_processes()
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_Registered())
     for collector in extra:
         registry.register(collector)
     return generate_latest(registry)
+
+
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
+
+
+def forget_dead_processes(directory: str | None = None) -> list[int]:
+    """Drop the live gauges of processes that no longer exist (a worker killed with SIGKILL cannot say so itself,
+    and a supervisor may not tell): checked at every scrape. The directory is one host's, so are the pids."""
+    directory = directory or os.environ.get(MULTIPROC_ENV)
+    if not directory or not os.path.isdir(directory):
+        return []
+    dead = set()
+    for name in os.listdir(directory):
+        found = _LIVE_GAUGE_FILE.match(name)
+        if found and not _alive(int(found.group(1))):
+            dead.add(int(found.group(1)))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, directory)
+    return sorted(dead)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
 
 
 def process_exiting() -> None:
