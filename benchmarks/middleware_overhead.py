@@ -1,10 +1,12 @@
 """CPU the request observer (tracker/api/middleware.py Observe: X-Request-ID, request metrics, access log line) adds
 to each request, measured in process (no sockets, no TestClient), as CPU time per request.
 
-Two measurements, each repeated and the best kept (the machine is shared):
+Two measurements, the variants measured in turn several rounds over and the best of each kept (the machine is
+shared, and its speed drifts more between runs than the figures differ):
 - isolated: a trivial ASGI app that answers 200, with and without Observe around it; Observe with the access log
   off (the tracker logger at WARNING, as in tests and the CLI) and on (INFO, JSON lines to /dev/null, as in serve);
-- whole app: GET /health (one SQLite query) through create_app's full middleware stack, with and without Observe.
+- whole app: GET /health (one SQLite query) through create_app's full middleware stack, with and without Observe,
+  measured in turn several rounds over (the best of each), since a millisecond request drifts more than 5 µs.
 
     .venv/bin/python benchmarks/middleware_overhead.py [--requests N]
 
@@ -52,9 +54,7 @@ def _scope(path: str) -> dict:
             "server": ("127.0.0.1", 8000)}
 
 
-def cpu_per_request(app: Any, path: str, requests: int, repeats: int = 5) -> float:
-    """Best of `repeats` runs: CPU seconds per request, in microseconds."""
-
+def _runs(app: Any, path: str, requests: int, repeats: int) -> list[float]:
     async def receive() -> dict:
         return {"type": "http.request", "body": b"", "more_body": False}
 
@@ -65,17 +65,27 @@ def cpu_per_request(app: Any, path: str, requests: int, repeats: int = 5) -> flo
         for _ in range(requests):
             await app(_scope(path), receive, send)
 
-    best = float("inf")
+    found = []
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(run())  # warm up (middleware stack built, series created)
         for _ in range(repeats):
             started = time.process_time()
             loop.run_until_complete(run())
-            best = min(best, (time.process_time() - started) / requests)
+            found.append((time.process_time() - started) / requests)
     finally:
         loop.close()
-    return best * 1e6
+    return found
+
+
+def interleaved(variants: dict[str, tuple[Any, bool]], path: str, requests: int, rounds: int) -> dict[str, float]:
+    """Each variant (app, access log on) measured in turn, `rounds` times over; the best of each, in microseconds."""
+    best = {name: float("inf") for name in variants}
+    for _ in range(rounds):
+        for name, (app, logged) in variants.items():
+            access_log(logged)
+            best[name] = min(best[name], min(_runs(app, path, requests, 1)))
+    return {name: value * 1e6 for name, value in best.items()}
 
 
 def access_log(on: bool) -> None:
@@ -104,26 +114,22 @@ def main() -> None:
     n = args.requests
     results: dict[str, Any] = {"requests_per_run": n, "load_average_before": os.getloadavg()}
 
-    access_log(False)
-    bare = cpu_per_request(trivial, "/propositions/p1", n)
-    quiet = cpu_per_request(Observe(trivial), "/propositions/p1", n)
-    access_log(True)
-    logged = cpu_per_request(Observe(trivial), "/propositions/p1", n)
-    results["isolated_us"] = {"bare": round(bare, 2), "observe_log_off": round(quiet, 2),
-                              "observe_log_on": round(logged, 2), "added_log_off": round(quiet - bare, 2),
-                              "added_log_on": round(logged - bare, 2)}
+    observed = Observe(trivial)
+    found = interleaved({"bare": (trivial, False), "observe_log_off": (observed, False),
+                         "observe_log_on": (observed, True)}, "/propositions/p1", n // 5, rounds=9)
+    results["isolated_us"] = {**{k: round(v, 2) for k, v in found.items()},
+                              "added_log_off": round(found["observe_log_off"] - found["bare"], 2),
+                              "added_log_on": round(found["observe_log_on"] - found["bare"], 2)}
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         upgrade(url)
-        access_log(False)
-        without = cpu_per_request(whole_app(url, tmp, observed=False), "/health", n // 5)
-        with_off = cpu_per_request(whole_app(url, tmp, observed=True), "/health", n // 5)
-        access_log(True)
-        with_on = cpu_per_request(whole_app(url, tmp, observed=True), "/health", n // 5)
-    results["health_us"] = {"without_observe": round(without, 1), "observe_log_off": round(with_off, 1),
-                            "observe_log_on": round(with_on, 1), "added_log_off": round(with_off - without, 1),
-                            "added_log_on": round(with_on - without, 1)}
+        plain, observed = whole_app(url, tmp, observed=False), whole_app(url, tmp, observed=True)
+        found = interleaved({"without_observe": (plain, False), "observe_log_off": (observed, False),
+                             "observe_log_on": (observed, True)}, "/health", n // 10, rounds=7)
+    results["health_us"] = {**{k: round(v, 1) for k, v in found.items()},
+                            "added_log_off": round(found["observe_log_off"] - found["without_observe"], 1),
+                            "added_log_on": round(found["observe_log_on"] - found["without_observe"], 1)}
     results["load_average_after"] = os.getloadavg()
     print(json.dumps(results))
 

@@ -55,12 +55,24 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 }
 
 
+_encode = json.JSONEncoder(default=str).encode  # one encoder, not one per line (json.dumps(default=) builds one)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time (UTC, milliseconds), level, logger, message, the `extra=` fields, exc."""
 
+    _second: int = -1
+    _prefix: str = ""
+
+    def _time(self, created: float, msecs: float) -> str:
+        second = int(created)
+        if second != self._second:  # the date and time to the second, formatted once per second
+            self._prefix, self._second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)), second
+        return f"{self._prefix}.{int(msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": self._time(record.created, record.msecs),
             "level": record.levelname,
             "logger": record.name,
             "message": redact(record.getMessage()),
@@ -72,7 +84,7 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return json.dumps(entry, default=str)
+        return _encode(entry)
 
 
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
