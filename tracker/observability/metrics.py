@@ -59,8 +59,8 @@ if not MULTIPROCESS:  # per-process figures; in multiprocess mode each scrape wo
 
 # ---- HTTP ----------------------------------------------------------------------------------------------
 HTTP_REQUESTS = Counter(
-    "tracker_http_requests", "HTTP requests answered, by method, route template and status "
-    "(route 'unmatched' for paths no route has; status 499 when the client left before an answer)",
+    "tracker_http_requests", "HTTP requests answered, by method, route template and status (route 'unmatched' when "
+    "no route was reached: unknown paths, 413 bodies; status 499 when the client left before an answer)",
     ["method", "route", "status"], registry=REGISTRY)
 HTTP_DURATION = Histogram(
     "tracker_http_request_duration_seconds", "Time from a request's arrival to the end of its answer",
