@@ -316,3 +316,18 @@ def test_request_id_is_kept_when_sane_and_echoed_on_every_answer(api: Api) -> No
     assert created.status_code == 201, created.text
     assert created.headers["x-request-id"] == "trace-created"
     assert api.store.read_stream(proposition_stream("p9"))[0].correlation_id == "trace-created"
+
+
+def test_review_pages_log_the_signed_in_editor_as_actor(
+    api: Api, json_logs: None, capsys: pytest.CaptureFixture
+) -> None:
+    client = TestClient(api.client.app)
+    form = client.get("/review/signin")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    signed = client.post("/review/signin", data={"csrf_token": csrf, "token": api.tokens["editor"]},
+                         follow_redirects=False)
+    assert signed.status_code == 303
+    capsys.readouterr()
+    assert client.get("/review").status_code == 200
+    access = [e for e in lines(capsys.readouterr().err) if e["logger"] == "tracker.access"]
+    assert [(a["route"], a["actor"]) for a in access] == [("/review", "user:editor")]

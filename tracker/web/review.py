@@ -129,7 +129,10 @@ def _signed_in(request: Request) -> tuple[User, Session] | None:
     if session is None:
         return None
     user = sessions.user_of(_store(request).engine, session)
-    return None if user is None else (user, session)
+    if user is None:
+        return None
+    request.state.user = user  # the access log's actor, as for API requests
+    return user, session
 
 
 def _csrf_ok(given: Any, expected: str) -> bool:
