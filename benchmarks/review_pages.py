@@ -49,6 +49,7 @@ import pstats
 import random
 import re
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -416,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-place", action="store_true", help="act on --db itself instead of a copy")
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still stops the server and removes the copy
     routes = args.routes.split(",")
     unknown = set(routes) - set(GET_ROUTES + POST_ROUTES)
     if unknown:
