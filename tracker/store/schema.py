@@ -10,7 +10,7 @@ events = sa.Table(
     "events",
     metadata,
     sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
     sa.Column("stream_id", sa.String(200), nullable=False),
     sa.Column("stream_version", sa.Integer, nullable=False),
     sa.Column("event_type", sa.String(100), nullable=False),
@@ -25,4 +25,4 @@ events = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
 )
-sa.Index("ix_events_recorded_at", events.c.recorded_at)
+# No index on event_id or recorded_at (migration 0010): no query looks events up by either.
