@@ -45,11 +45,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 
 from tracker.domain import evidence as ev  # noqa: E402
 from tracker.domain import proposition as p  # noqa: E402
@@ -152,6 +154,51 @@ def generate(url: str, propositions: int, events: int) -> dict[str, Any]:
             "evidence_seconds": round(evidence_seconds, 1), "evidence_items": evidence_items,
             "suggestions_per_proposition": suggestions, "confirmations_per_proposition": confirms,
             "commands_per_unit": COMMANDS_PER_UNIT}
+
+
+COPY_TABLES = ("events", "sources", "propositions", "matches", "history", "snapshots", "feeds", "evidence",
+               "feed_fetch_state", "subscribers")
+
+
+def copy_to_postgres(db: Path, pg_url: str, schema: str) -> dict[str, Any]:
+    """The SQLite store `db` copied row for row (events with their hashes, read models) into PostgreSQL schema
+    `schema` (created and migrated here; left as it is when it already holds events), so both backends serve the
+    same store without generating it twice. Returns the URL of the schema and what was copied."""
+    import psycopg
+
+    base = make_engine(pg_url)
+    with base.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    base.dispose()
+    separator = "&" if "?" in pg_url else "?"
+    url = f"{pg_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        if connection.execute(sa.text("SELECT count(*) FROM events")).scalar():
+            engine.dispose()
+            return {"url": url, "reused": schema}
+    engine.dispose()
+    started = time.perf_counter()
+    copied = {}
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with sqlite3.connect(db) as source, psycopg.connect(dsn, options=f"-csearch_path={schema}") as target:
+        for table in COPY_TABLES:
+            columns = [r[1] for r in source.execute(f'PRAGMA table_info("{table}")')]
+            booleans = {r[0] for r in target.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+                "AND data_type = 'boolean'", (schema, table))}
+            flags = [c in booleans for c in columns]
+            names = ", ".join(f'"{c}"' for c in columns)
+            count = 0
+            with target.cursor() as cursor, cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+                for row in source.execute(f'SELECT {names} FROM "{table}"'):
+                    copy.write_row([bool(v) if f and v is not None else v for v, f in zip(row, flags, strict=True)])
+                    count += 1
+            copied[table] = count
+            print(f"  copied {table}: {count} rows, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        target.execute("ANALYZE")
+    return {"url": url, "schema": schema, "copied": copied, "seconds": round(time.perf_counter() - started, 1)}
 
 
 def describe(db: Path) -> dict[str, Any]:
