@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -85,9 +87,7 @@ def open_propositions(connection: sa.Connection, only: Iterable[str] | None = No
     return inputs
 
 
-def _matcher(tracker: Tracker, settings: Settings, only: Iterable[str] | None = None) -> Matcher:
-    with tracker.store.engine.connect() as connection:
-        inputs = open_propositions(connection, only)
+def _options(settings: Settings) -> dict[str, Any]:
     # The threshold comes from the precision target unless TRACKER_MATCH_SUGGEST overrides it.
     options = matcher_options(precision=settings.match_precision, auto_threshold=settings.match_auto)
     if settings.match_suggest is not None:
@@ -95,17 +95,69 @@ def _matcher(tracker: Tracker, settings: Settings, only: Iterable[str] | None = 
     if options["auto_threshold"] is not None and options["auto_threshold"] < options["suggest_threshold"]:
         raise ValueError(f"TRACKER_MATCH_AUTO ({options['auto_threshold']}) is below the suggest threshold "
                          f"({options['suggest_threshold']}) that TRACKER_MATCH_PRECISION gives")
-    return Matcher(inputs, **options)
+    return options
+
+
+def _matcher(tracker: Tracker, settings: Settings, only: Iterable[str] | None = None) -> Matcher:
+    with tracker.store.engine.connect() as connection:
+        inputs = open_propositions(connection, only)
+    return Matcher(inputs, **_options(settings))
 
 
 def _item(item: EvidenceLike) -> ItemInput:
     return ItemInput(item.evidence_id, item.title, item.summary, item.published, item.language)
 
 
+@dataclass
+class _Built:
+    inputs: list[PropositionInput]
+    options: dict[str, Any]
+    matcher: Matcher
+    lock: threading.Lock  # one match at a time on a shared matcher (scheduler jobs run in threads)
+
+
+# Per Tracker, the last matcher built and what it was built from. Building one (profiles, BM25 indexes, embeddings
+# of every written example) costs seconds with 200 propositions; its inputs, read from the read models, cost
+# milliseconds. So a pass whose inputs are unchanged (no proposition registered, amended, resolved or muted, no
+# editor's decision since) reuses the matcher: scheduler jobs run one feed per pass, and rebuilt it every time.
+_built: weakref.WeakKeyDictionary[Tracker, _Built] = weakref.WeakKeyDictionary()
+_built_lock = threading.Lock()
+
+
 def build_suggester(tracker: Tracker, settings: Settings) -> Suggester:
-    """A function scoring one evidence item against every open proposition."""
-    matcher = _matcher(tracker, settings)
-    return lambda item: matcher.match(_item(item))
+    """A function scoring one evidence item against every open proposition, as the read models stand now.
+
+    The matcher is reused while its inputs (open propositions with their profiles, windows and editors'
+    decisions) and options are equal to those it was built from; matching is a pure function of them."""
+    with tracker.store.engine.connect() as connection:
+        inputs = open_propositions(connection)
+    options = _options(settings)
+    with _built_lock:
+        built = _built.get(tracker)
+    if built is None or built.inputs != inputs or built.options != options:
+        built = _Built(inputs, options, Matcher(inputs, **options), threading.Lock())
+        with _built_lock:
+            _built[tracker] = built
+    matcher, lock = built.matcher, built.lock
+
+    def suggest(item: EvidenceLike) -> Sequence[Suggestion]:
+        with lock:
+            return matcher.match(_item(item))
+
+    return suggest
+
+
+def lazy_suggester(tracker: Tracker, settings: Settings) -> Suggester:
+    """`build_suggester`, run when the first item needs matching: a pass whose feeds are not due, not modified
+    or hold nothing new reads no matcher inputs and builds nothing."""
+    built: list[Suggester] = []
+
+    def suggest(item: EvidenceLike) -> Sequence[Suggestion]:
+        if not built:
+            built.append(build_suggester(tracker, settings))
+        return built[0](item)
+
+    return suggest
 
 
 def backfill(

@@ -23,7 +23,7 @@ from tracker.ingest.refresh import RefreshOutcome, RefreshSettings, refresh_feed
 from tracker.projections.tables import feeds as feeds_table
 from tracker.repository.unit_of_work import Tracker, UnitOfWork, feed_stream
 from tracker.store import RecordedEvent
-from tracker.suggestions import Suggester, build_suggester
+from tracker.suggestions import Suggester, lazy_suggester
 
 
 def feed_id_for(name: str) -> str:
@@ -126,7 +126,8 @@ def ingest_pass(
 ) -> PassSummary:
     """Refresh the given feeds (default: every enabled feed) one after the other."""
     summary = PassSummary()
-    suggester = suggester or build_suggester(tracker, settings)
+    # Built when the first new item needs matching, and reused while its inputs are unchanged.
+    suggester = suggester or lazy_suggester(tracker, settings)
     refresh = refresh_settings(settings)
     for feed_id in feed_ids if feed_ids is not None else enabled_feed_ids(tracker):
         outcome = refresh_feed(
