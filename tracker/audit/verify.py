@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
 from json.encoder import encode_basestring
+from typing import Any
+
+import sqlalchemy as sa
 
 from tracker.audit import merkle
 from tracker.store import EventStore
@@ -13,6 +19,13 @@ from tracker.store.hashing import GENESIS_HASH, header_json
 
 # prev_hash "\n" header (hashing.header_json's format) "\n" payload_json: what hashing.chain_hash hashes.
 _HASHED_TEXT = "%s\n[%d,%s,%s,%d,%s,%d,%s,%s,%s,%s,%s]\n%s"
+
+# The parallel walk: the log is cut into pages of PAGE_EVENTS positions (a power of two, so a full page is a
+# perfect Merkle subtree), each hashed in a worker process; logs shorter than PARALLEL_FROM pages are walked
+# in this process. Read at call time, so tests can make them small.
+PAGE_EVENTS = 1 << 16
+PARALLEL_FROM = 3
+_FETCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -27,15 +40,36 @@ class VerifyResult:
         return self.broken_at is None
 
 
-def verify_store(store: EventStore, *, progress: Callable[[int], None] | None = None) -> VerifyResult:
+def verify_store(
+    store: EventStore, *, progress: Callable[[int], None] | None = None, workers: int | None = None
+) -> VerifyResult:
     """Recompute every hash from the stored bytes; positions must run 1, 2, 3... without a gap."""
-    return walk_chain(store, progress=progress)[0]
+    return walk_chain(store, progress=progress, workers=workers)[0]
 
 
 def walk_chain(
-    store: EventStore, *, progress: Callable[[int], None] | None = None, stops: Iterable[int] = ()
+    store: EventStore, *, progress: Callable[[int], None] | None = None, stops: Iterable[int] = (),
+    workers: int | None = None,
 ) -> tuple[VerifyResult, dict[int, tuple[bytes, str]]]:
     """The chain walk of verify_store; also the Merkle root and last hash at each size in `stops`.
+
+    With more than one CPU (or `workers` > 1) and a log of PARALLEL_FROM pages or more, pages are hashed
+    in worker processes (parallel_walk); the result is the same, to the position and the reason.
+    """
+    stops = list(stops)
+    count = _worker_count(workers)
+    if count > 1 and _worker_url(store) is not None:
+        with store.engine.connect() as connection:
+            head = connection.execute(sa.text("SELECT max(position) FROM events")).scalar() or 0
+        if head >= PARALLEL_FROM * PAGE_EVENTS:
+            return parallel_walk(store, head, count, progress=progress, stops=stops)
+    return sequential_walk(store, progress=progress, stops=stops)
+
+
+def sequential_walk(
+    store: EventStore, *, progress: Callable[[int], None] | None = None, stops: Iterable[int] = ()
+) -> tuple[VerifyResult, dict[int, tuple[bytes, str]]]:
+    """The chain walk in this process, page after page.
 
     The roots come from the same pass (the leaves are the hashes just recomputed, which equal the stored
     ones wherever the chain holds), so checking checkpoints costs no second read of the log. A stop
@@ -98,3 +132,209 @@ def walk_chain(
         if progress:
             progress(len(rows))
     return VerifyResult(checked, expected_position - 1), roots
+
+
+# ---- the parallel walk ----------------------------------------------------------------------------------
+
+
+def _worker_count(workers: int | None) -> int:
+    if workers is not None:
+        return workers
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return min(cpus, 8)
+
+
+def _worker_url(store: EventStore) -> str | None:
+    """The URL a worker process opens its own connection with (None: a database only this process sees)."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+            return None
+        return url.database
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _connect(target: str) -> Any:
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        return psycopg.connect(target)
+    import sqlite3
+
+    return sqlite3.connect(target, timeout=30)
+
+
+_PAGE_SQL = ("SELECT position, event_id, stream_id, stream_version, event_type, schema_version, occurred_at,"
+             " recorded_at, actor, causation_id, correlation_id, payload, prev_hash, hash FROM events"
+             " WHERE position > {p} AND position <= {p} ORDER BY position LIMIT {p}")
+
+
+def _rows(connection: Any, after: int, to: int, postgres: bool) -> Iterator[list[tuple[Any, ...]]]:
+    sql = _PAGE_SQL.format(p="%s" if postgres else "?")
+    while after < to:
+        cursor = connection.cursor()
+        cursor.execute(sql, (after, to, _FETCH))
+        rows = cursor.fetchall()
+        cursor.close()
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0]
+        connection.rollback()  # end the read snapshot between fetches, as tuple_pages does
+
+
+def _check_page(task: tuple[str, int, int, tuple[int, ...], bool]) -> dict[str, Any]:
+    """One page (after, to] in a worker: the chain checked from the page's own first event on.
+
+    The first event's prev_hash is returned, not checked (the caller links it to the previous page's last
+    stored hash); every later one must equal the stored hash before it, as in sequential_walk. Returns the
+    first failure in the page (events checked before it, head, position, reason), the page's count, last
+    position and hash; with `tree`, the page's Merkle subtree root and, at each stop inside the page, the
+    perfect-subtree roots of its leaves from the page's start.
+    """
+    target, after, to, stops, tree = task
+    connection = _connect(target)
+    postgres = target.startswith("postgresql://")
+    expected_position = after + 1
+    expected_prev: str | None = None
+    first_prev: str | None = None
+    first_position: int | None = None
+    checked = 0
+    digest = ""
+    stack: list[bytes] = []
+    at_stop: dict[int, tuple[list[bytes], str]] = {}
+    wanted = set(stops)
+    failure: tuple[int, int, int, str] | None = None
+    s = encode_basestring
+    try:
+        for rows in _rows(connection, after, to, postgres):
+            for (position, event_id, stream_id, stream_version, event_type, schema_version, occurred_at,
+                 recorded_at, actor, causation_id, correlation_id, payload, prev_hash, digest) in rows:
+                if first_position is None:
+                    first_position, first_prev, expected_prev = position, prev_hash, prev_hash
+                if position != expected_position:
+                    failure = (checked, position, expected_position, f"position {expected_position} is missing")
+                    break
+                if prev_hash != expected_prev:
+                    failure = (checked, position, position, "prev_hash does not match the previous event")
+                    break
+                try:
+                    text = _HASHED_TEXT % (
+                        prev_hash, position, s(event_id), s(stream_id), stream_version, s(event_type),
+                        schema_version, s(occurred_at), s(recorded_at), s(actor),
+                        "null" if causation_id is None else s(causation_id),
+                        "null" if correlation_id is None else s(correlation_id), payload,
+                    )
+                    if type(position) is not int or type(stream_version) is not int or type(schema_version) is not int:
+                        raise TypeError
+                except TypeError:
+                    header = header_json(position, event_id, stream_id, stream_version, event_type, schema_version,
+                                         occurred_at, recorded_at, actor, causation_id, correlation_id)
+                    text = f"{prev_hash}\n{header}\n{payload}"
+                raw = sha256(text.encode()).digest()
+                if raw.hex() != digest:
+                    failure = (checked, position, position, "hash does not match the event's content")
+                    break
+                expected_prev = digest
+                expected_position += 1
+                checked += 1
+                if tree:
+                    node = sha256(b"\x00" + raw).digest()
+                    n = checked - 1
+                    while n & 1:
+                        node = sha256(b"\x01" + stack.pop() + node).digest()
+                        n >>= 1
+                    stack.append(node)
+                    if position in wanted:
+                        at_stop[position] = (list(stack), digest)
+            if failure:
+                break
+    finally:
+        connection.close()
+    return {
+        "first_position": first_position, "first_prev": first_prev, "failure": failure, "checked": checked,
+        "last_position": expected_position - 1, "last_hash": expected_prev,
+        "root": stack[0] if tree and len(stack) == 1 and checked == to - after else None, "stops": at_stop,
+    }
+
+
+def _pool_context() -> Any:
+    """fork where it is safe (no other threads: nothing to inherit half-held), else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def parallel_walk(
+    store: EventStore, head: int, workers: int, *, progress: Callable[[int], None] | None = None,
+    stops: Iterable[int] = (),
+) -> tuple[VerifyResult, dict[int, tuple[bytes, str]]]:
+    """sequential_walk's result from pages hashed in `workers` processes.
+
+    Pages are taken in position order. Each page's chain is checked in its worker from its own first event;
+    here its first event is linked to the previous page's last stored hash and its first position to the
+    one expected, so the first failure found, page by page, is the one sequential_walk would report.
+    Merkle roots at the stops are put together from whole pages' subtree roots and the in-page stacks.
+    """
+    page = PAGE_EVENTS
+    assert page & (page - 1) == 0, "PAGE_EVENTS must be a power of two"
+    target = _worker_url(store)
+    assert target is not None
+    pending = sorted(set(stops))
+    roots: dict[int, tuple[bytes, str]] = {}
+    for stop in pending:
+        if stop <= 0:
+            roots[stop] = (merkle.EMPTY_ROOT, GENESIS_HASH)
+    pending = [stop for stop in pending if 0 < stop <= head]
+    tree = bool(pending)
+    last_stop = pending[-1] if pending else 0
+    tasks = []
+    for after in range(0, head, page):
+        to = min(after + page, head)
+        tasks.append((target, after, to, tuple(x for x in pending if after < x <= to), tree and after < last_stop))
+    expected_position = 1
+    expected_prev = GENESIS_HASH
+    checked = 0
+    stack: list[bytes] = []  # Merkle stack over whole pages: roots of perfect subtrees of >= PAGE_EVENTS leaves
+    pages_done = 0
+    with _pool_context().Pool(min(workers, len(tasks))) as pool:
+        for result in pool.imap(_check_page, tasks):
+            first = result["first_position"]
+            if first is None:
+                continue  # nothing in this page: a gap, reported at the next row found (or the end)
+            if first != expected_position:
+                return VerifyResult(checked, first, expected_position,
+                                    f"position {expected_position} is missing"), roots
+            if result["first_prev"] != expected_prev:
+                return VerifyResult(checked, first, first, "prev_hash does not match the previous event"), roots
+            for stop, (in_page, digest) in result["stops"].items():
+                roots[stop] = (_fold(stack + in_page), digest)
+            if result["failure"] is not None:
+                in_page_checked, at, broken, reason = result["failure"]
+                return VerifyResult(checked + in_page_checked, at, broken, reason), roots
+            checked += result["checked"]
+            expected_position = result["last_position"] + 1
+            expected_prev = result["last_hash"]
+            if result["root"] is not None:
+                node = result["root"]
+                n = pages_done
+                while n & 1:
+                    node = sha256(b"\x01" + stack.pop() + node).digest()
+                    n >>= 1
+                stack.append(node)
+                pages_done += 1
+            if progress:
+                progress(result["checked"])
+    return VerifyResult(checked, expected_position - 1), roots
+
+
+def _fold(stack: list[bytes]) -> bytes:
+    """merkle.TreeHasher.root over a stack of perfect-subtree roots, largest first."""
+    digest = stack[-1]
+    for left in reversed(stack[:-1]):
+        digest = sha256(b"\x01" + left + digest).digest()
+    return digest
