@@ -4,9 +4,13 @@ Run it with the interpreter of a separate venv that has `eventsourcing==9.5.*`; 
 dependency of the tracker. Prints one JSON object on its last line (events/s), like benchmarks/store.py:
 
     benchmarks/.venv/bin/python benchmarks/eventsourcing_baseline.py --single 2000 --batches 100
+    benchmarks/.venv/bin/python benchmarks/eventsourcing_baseline.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
 
 Settings match ours: a file database in WAL mode with synchronous=FULL (the library switches to WAL
 itself; synchronous is set explicitly on each of its connections and read back into the output).
+With --postgres (a server URL; its database is only used to connect) the library runs with
+PERSISTENCE_MODULE=eventsourcing.postgres in a database created for the run and dropped afterwards (needs
+psycopg in this venv: `pip install "eventsourcing[postgres]==9.5.*"`); the plain-sqlite3 floor is skipped.
 """
 
 from __future__ import annotations
@@ -39,11 +43,23 @@ def _force_synchronous_full() -> None:
     SQLiteConnectionPool._create_connection = create  # type: ignore[method-assign]
 
 
-def library(db_path: Path, single: int, batches: int, batch_size: int, rounds: int) -> dict[str, Any]:
-    os.environ["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
-    os.environ["SQLITE_DBNAME"] = str(db_path)
-    os.environ["SQLITE_LOCK_TIMEOUT"] = "30"
-    _force_synchronous_full()
+def library(
+    db_path: Path | None, single: int, batches: int, batch_size: int, rounds: int,
+    postgres: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    if postgres is None:
+        assert db_path is not None
+        os.environ["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+        os.environ["SQLITE_DBNAME"] = str(db_path)
+        os.environ["SQLITE_LOCK_TIMEOUT"] = "30"
+        _force_synchronous_full()
+    else:
+        os.environ["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
+        os.environ["POSTGRES_DBNAME"] = postgres["dbname"]
+        os.environ["POSTGRES_HOST"] = postgres.get("host") or "127.0.0.1"
+        os.environ["POSTGRES_PORT"] = str(postgres.get("port") or 5432)
+        os.environ["POSTGRES_USER"] = postgres.get("user") or "postgres"
+        os.environ["POSTGRES_PASSWORD"] = postgres.get("password") or ""
 
     from eventsourcing.application import Application
     from eventsourcing.domain import Aggregate, event
@@ -65,10 +81,15 @@ def library(db_path: Path, single: int, batches: int, batch_size: int, rounds: i
     app = Tracker()
     recorder = app.recorder
     with recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
-        cursor.execute("PRAGMA synchronous")
-        synchronous = cursor.fetchone()[0]
-        cursor.execute("PRAGMA journal_mode")
-        journal = cursor.fetchone()[0]
+        if postgres is None:
+            cursor.execute("PRAGMA synchronous")
+            synchronous = cursor.fetchone()[0]
+            cursor.execute("PRAGMA journal_mode")
+            journal = cursor.fetchone()[0]
+        else:
+            cursor.execute("SHOW synchronous_commit")
+            row = cursor.fetchone()
+            synchronous, journal = (row["synchronous_commit"] if isinstance(row, dict) else row[0]), None
 
     aggregates = [Proposition(f"statement {i}") for i in range(200)]
     app.save(*aggregates)
@@ -172,6 +193,24 @@ def plain_sqlite(db_path: Path, single: int, batches: int, batch_size: int, roun
     }
 
 
+def on_postgres(args: argparse.Namespace) -> dict[str, Any]:
+    """The library in a fresh PostgreSQL database, dropped afterwards."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    server = conninfo_to_dict(args.postgres)
+    name = f"es_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(args.postgres, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        result = library(None, args.single, args.batches, args.batch_size, args.rounds, {**server, "dbname": name})
+    finally:
+        with psycopg.connect(args.postgres, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    result["library_backend"] = "postgresql"
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--single", type=int, default=2000, help="single-event saves")
@@ -179,10 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="replays; the best is reported")
     parser.add_argument("--dir", type=Path, default=None, help="where the temporary databases go")
+    parser.add_argument("--postgres", default=None, metavar="URL",
+                        help="a PostgreSQL server (postgresql://user@host:port/db): run the library there")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="es-baseline-", dir=args.dir) as tmp:
-        result = library(Path(tmp) / "library.db", args.single, args.batches, args.batch_size, args.rounds)
-        result.update(plain_sqlite(Path(tmp) / "plain.db", args.single, args.batches, args.batch_size, args.rounds))
+    if args.postgres:
+        result = on_postgres(args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="es-baseline-", dir=args.dir) as tmp:
+            result = library(Path(tmp) / "library.db", args.single, args.batches, args.batch_size, args.rounds)
+            result.update(plain_sqlite(Path(tmp) / "plain.db", args.single, args.batches, args.batch_size,
+                                       args.rounds))
     result["python"] = sys.version.split()[0]
     print(json.dumps(result))
     return 0

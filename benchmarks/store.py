@@ -1,6 +1,7 @@
-"""Event-store throughput on SQLite (WAL, synchronous=FULL), against the `eventsourcing` library.
+"""Event-store throughput on SQLite (WAL, synchronous=FULL) or PostgreSQL, against the `eventsourcing` library.
 
     .venv/bin/python benchmarks/store.py [--single 2000] [--batches 100] [--with-library | --no-library]
+    .venv/bin/python benchmarks/store.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 Measures, in events per second:
 - single: one-event proposition commands through Tracker.execute (load, decide, append and read-model
@@ -9,20 +10,27 @@ Measures, in events per second:
 - replay: tracker.projections.rebuild.replay over the whole log (decode, fold, read models), best of rounds;
 - verify: tracker.audit.verify.verify_store (hash-chain walk), best of rounds.
 When benchmarks/.venv (or --library-python) has `eventsourcing`, benchmarks/eventsourcing_baseline.py runs in
-it as a subprocess and its figures and our ratios join the output. The last line printed is one JSON object.
+it as a subprocess and its figures and our ratios join the output. With --postgres (a server URL; the database
+named in it is only used to connect), both sides run on PostgreSQL, each in a fresh database created for the run
+and dropped afterwards. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -116,6 +124,9 @@ def run_library(python: Path, args: argparse.Namespace) -> dict[str, Any]:
                "--batch-size", str(args.batch_size), "--rounds", "1"]
     if args.dir:
         command += ["--dir", str(args.dir)]
+    if args.postgres:
+        command += ["--postgres", sa.engine.make_url(args.postgres).set(drivername="postgresql")
+                    .render_as_string(hide_password=False)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         return {"library_error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
@@ -133,6 +144,32 @@ def _best(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
+@contextmanager
+def database(args: argparse.Namespace) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A fresh, migrated database for the run (a temporary SQLite file, or a PostgreSQL database created for
+    the run and dropped afterwards) and what describes it."""
+    if not args.postgres:
+        with tempfile.TemporaryDirectory(prefix="tracker-bench-", dir=args.dir) as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            upgrade(url)
+            yield url, {"backend": "sqlite file"}
+        return
+    server = sa.engine.make_url(args.postgres).set(drivername="postgresql+psycopg")
+    name = f"tracker_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        version = connection.exec_driver_sql("SHOW server_version").scalar()
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url, {"backend": f"postgresql {version}", "database": "fresh, dropped after the run"}
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--propositions", type=int, default=200, help="registered before timing starts")
@@ -142,21 +179,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--projected-batches", type=int, default=20, help="batches through the unit of work")
     parser.add_argument("--rounds", type=int, default=3, help="rounds for every figure; the best is reported")
     parser.add_argument("--dir", type=Path, default=None, help="where the temporary database goes")
+    parser.add_argument("--postgres", default=None, metavar="URL",
+                        help="run both sides on this PostgreSQL server (fresh databases, dropped afterwards)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--with-library", action="store_true", help="require the library baseline")
     group.add_argument("--no-library", action="store_true", help="skip the library baseline")
     parser.add_argument("--library-python", type=Path, default=LIBRARY_VENV)
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="tracker-bench-", dir=args.dir) as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        upgrade(url)
+    load_before = os.getloadavg()
+    with database(args) as (url, backend):
         engine = make_engine(url)
         store = EventStore(engine)
         tracker = Tracker(store)
         with engine.connect() as connection:
-            pragmas = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
-                       for name in ("journal_mode", "synchronous")}
+            if args.postgres:
+                pragmas = {"synchronous_commit": connection.exec_driver_sql("SHOW synchronous_commit").scalar()}
+            else:
+                pragmas = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                           for name in ("journal_mode", "synchronous")}
 
         ids = register(tracker, args.propositions)
         # Commit latency (fsync) on a shared machine swings several-fold within seconds, so ours and the
@@ -195,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "replay_events_per_s": round(replayed / replay_seconds),
         "verify_events_per_s": round(checked / verify_seconds),
         "settings": {
-            "backend": "sqlite file", **pragmas, "propositions": args.propositions,
+            **backend, **pragmas, "propositions": args.propositions,
             "single_commands": args.single, "single_events": single_events,
             "single_path": "Tracker.execute (load, decide, append, read models), one transaction each",
             "batches": args.batches, "batch_size": args.batch_size,
@@ -204,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             "batch_projected_path": "UnitOfWork.record: the write path, history rows in the same transaction",
             "replay_path": "rebuild.replay: decode, fold aggregates, rewrite read models",
             "log_events": replayed, "rounds": args.rounds, "python": sys.version.split()[0],
+            "load_average_1_5_15": {"before": [round(x, 2) for x in load_before],
+                                    "after": [round(x, 2) for x in os.getloadavg()]},
         },
     }
     if want_library:
