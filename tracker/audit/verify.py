@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from hashlib import sha256
 from json.encoder import encode_basestring
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from tracker.audit import merkle
 from tracker.store import EventStore
+from tracker.store.engine import make_engine
 from tracker.store.hashing import GENESIS_HASH, header_json
 
 # prev_hash "\n" header (hashing.header_json's format) "\n" payload_json: what hashing.chain_hash hashes.
@@ -148,42 +149,13 @@ def _worker_count(workers: int | None) -> int:
 
 
 def _worker_url(store: EventStore) -> str | None:
-    """The URL a worker process opens its own connection with (None: a database only this process sees)."""
+    """The URL a worker process opens its own engine with (None: a database only this process sees)."""
     url = store.engine.url
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
-            return None
-        return url.database
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _connect(target: str) -> Any:
-    if target.startswith("postgresql://"):
-        import psycopg
-
-        return psycopg.connect(target)
-    import sqlite3
-
-    return sqlite3.connect(target, timeout=30)
-
-
-_PAGE_SQL = ("SELECT position, event_id, stream_id, stream_version, event_type, schema_version, occurred_at,"
-             " recorded_at, actor, causation_id, correlation_id, payload, prev_hash, hash FROM events"
-             " WHERE position > {p} AND position <= {p} ORDER BY position LIMIT {p}")
-
-
-def _rows(connection: Any, after: int, to: int, postgres: bool) -> Iterator[list[tuple[Any, ...]]]:
-    sql = _PAGE_SQL.format(p="%s" if postgres else "?")
-    while after < to:
-        cursor = connection.cursor()
-        cursor.execute(sql, (after, to, _FETCH))
-        rows = cursor.fetchall()
-        cursor.close()
-        if not rows:
-            return
-        yield rows
-        after = rows[-1][0]
-        connection.rollback()  # end the read snapshot between fetches, as tuple_pages does
+    if url.get_backend_name() == "sqlite" and (
+        not url.database or url.database == ":memory:" or url.database.startswith("file:")
+    ):
+        return None
+    return url.render_as_string(hide_password=False)
 
 
 def _check_page(task: tuple[str, int, int, tuple[int, ...], bool]) -> dict[str, Any]:
@@ -196,8 +168,7 @@ def _check_page(task: tuple[str, int, int, tuple[int, ...], bool]) -> dict[str, 
     perfect-subtree roots of its leaves from the page's start.
     """
     target, after, to, stops, tree = task
-    connection = _connect(target)
-    postgres = target.startswith("postgresql://")
+    store = EventStore(make_engine(target, poolclass=sa.pool.NullPool))
     expected_position = after + 1
     expected_prev: str | None = None
     first_prev: str | None = None
@@ -210,7 +181,7 @@ def _check_page(task: tuple[str, int, int, tuple[int, ...], bool]) -> dict[str, 
     failure: tuple[int, int, int, str] | None = None
     s = encode_basestring
     try:
-        for rows in _rows(connection, after, to, postgres):
+        for rows in store.tuple_pages(after, to=to, page_size=_FETCH):
             for (position, event_id, stream_id, stream_version, event_type, schema_version, occurred_at,
                  recorded_at, actor, causation_id, correlation_id, payload, prev_hash, digest) in rows:
                 if first_position is None:
@@ -253,7 +224,7 @@ def _check_page(task: tuple[str, int, int, tuple[int, ...], bool]) -> dict[str, 
             if failure:
                 break
     finally:
-        connection.close()
+        store.engine.dispose()
     return {
         "first_position": first_position, "first_prev": first_prev, "failure": failure, "checked": checked,
         "last_position": expected_position - 1, "last_hash": expected_prev,
