@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 
 ROLES = ("reader", "editor", "auditor", "admin")
 
@@ -18,6 +19,18 @@ SATISFIES: dict[str, frozenset[str]] = {
 }
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class User:
+    """Who a token or a review session belongs to."""
+
+    name: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.name}"
 
 
 class InvalidUser(ValueError):

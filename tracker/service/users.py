@@ -5,24 +5,13 @@ Deliberately a plain table (service/tables.py), not events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from tracker.domain.user import InvalidUser, check_user, new_token, token_hash
+from tracker.domain.user import InvalidUser, User, check_user, new_token, token_hash
 from tracker.repository.tables import api_users
 from tracker.store.envelope import iso
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    role: str
-
-    @property
-    def actor(self) -> str:
-        return f"user:{self.name}"
 
 
 def add_user(engine: sa.Engine, name: str, role: str) -> str:

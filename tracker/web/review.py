@@ -27,7 +27,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tracker.domain.errors import DomainError
-from tracker.domain.user import allows, token_hash
+from tracker.domain.user import User, allows, token_hash
 from tracker.projections.tables import evidence, matches, propositions
 from tracker.queries import paging
 from tracker.queries.paging import SortKey
@@ -54,7 +54,6 @@ JS = files("tracker.web").joinpath("static/review.js").read_bytes()
 REVIEW_CSS = files("tracker.web").joinpath("static/review.css").read_bytes()
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-User = Any  # tracker.service.users.User: name, role, actor
 
 
 @dataclass(frozen=True)

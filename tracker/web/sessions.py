@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tracker.domain.user import User
 from tracker.keyfile import read_or_create
 from tracker.repository.tables import api_users, review_signouts
 
@@ -48,18 +49,6 @@ class Session:
     issued: int
     expires: int
     csrf: str
-
-
-@dataclass(frozen=True)
-class SessionUser:
-    """The signed-in user as tracker.service.users.User has it (name, role, actor), read by token hash."""
-
-    name: str
-    role: str
-
-    @property
-    def actor(self) -> str:
-        return f"user:{self.name}"
 
 
 def session_key(settings: Any) -> bytes:
@@ -115,7 +104,7 @@ def read(key: bytes, cookie: str | None, *, now: float | None = None) -> Session
     return Session(found[1], found[2], issued, expires, csrf_for(key, found[1]))
 
 
-def user_of(engine: sa.Engine, session: Session) -> SessionUser | None:
+def user_of(engine: sa.Engine, session: Session) -> User | None:
     """The user behind a session: its token still current and the session not signed out (one query)."""
     signed_out = sa.exists().where(review_signouts.c.session_id == session.id)
     with engine.connect() as connection:
@@ -123,7 +112,7 @@ def user_of(engine: sa.Engine, session: Session) -> SessionUser | None:
             sa.select(api_users.c.name, api_users.c.role)
             .where(api_users.c.token_sha256 == session.token_sha256, api_users.c.revoked_at.is_(None), ~signed_out)
         ).first()
-    return SessionUser(row.name, row.role) if row else None
+    return User(row.name, row.role) if row else None
 
 
 def end(engine: sa.Engine, session: Session, *, now: float | None = None) -> None:
