@@ -7,11 +7,11 @@ from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from fastapi.responses import JSONResponse
 
 from tracker.api import paging
 from tracker.api.auth import require
 from tracker.api.deps import get_store, get_tracker
+from tracker.api.encoded import json_answer
 from tracker.api.problems import problem
 from tracker.api.schemas import (
     EvidenceWindow,
@@ -80,18 +80,22 @@ def get_proposition(
     response: Response,
     tracker: Annotated[Tracker, Depends(get_tracker)],
     as_of: paging.AsOf = None,
-) -> PropositionDetail | JSONResponse:
+) -> PropositionDetail | Response:
     """One proposition; the ETag is its stream version (send it back as If-Match when writing). With `as_of`
     before the proposition was first recorded: 404 `not-yet-recorded`, naming when it was."""
-    stamp = None
-    if as_of is not None:
-        moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-        # Clamped to what iso() can write: nothing is recorded before 1900, and a far-future time is "now".
-        stamp = iso(min(max(moment, EARLIEST_TIME), LATEST_TIME))
+    if as_of is None:
+        # Now: the read-model row (written with the events, so its version is the stream's), encoded once.
+        found = queries.proposition_detail(tracker.store.engine, proposition_id)
+        if found is None:
+            raise NotFound(f"no proposition {proposition_id}")
+        return json_answer(found, headers={"ETag": f'"{found["version"]}"'})
+    moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    # Clamped to what iso() can write: nothing is recorded before 1900, and a far-future time is "now".
+    stamp = iso(min(max(moment, EARLIEST_TIME), LATEST_TIME))
     try:
         loaded = tracker.proposition(proposition_id, as_of=stamp)
     except NotFound:
-        first = queries.first_recorded_at(tracker.store.engine, proposition_id) if stamp else None
+        first = queries.first_recorded_at(tracker.store.engine, proposition_id)
         if first is None:
             raise
         return problem(404, "not-yet-recorded", "Not yet recorded at that time",
