@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from tests.api.conftest import register, suggest
 from tracker.domain import evidence as ev
-from tracker.projections.tables import matches
+from tracker.projections.tables import evidence, matches
 from tracker.queries import paging
 from tracker.repository.unit_of_work import Tracker, evidence_stream
 from tracker.store import EventStore
@@ -86,57 +86,235 @@ def assert_no_walk(found: list[tuple[str, str]]) -> None:
         assert "SCAN matches" not in plan and "ix_matches_state (" not in plan, (statement, plan)
 
 
-@pytest.mark.parametrize("filters", [{}, {"feed": "wire"}, {"published_after": "2026-01-01"}, {"min_score": "0.6"}])
-def test_the_queue_page_its_count_and_its_probes_seek_by_score(engine: sa.Engine, filters: dict[str, str]) -> None:
+def role(statement: str) -> str:
+    """Which of _queue's statements this is: items (the capped count of the items the feed and date filters
+    select), count, keys (the page's, then the probe's: match ids and scores in order) or rows (the page's)."""
+    if statement.startswith("SELECT count(*)"):
+        return "items" if "FROM (SELECT evidence.evidence_id" in statement else "count"
+    return "rows" if "LEFT OUTER JOIN" in statement else "keys"
+
+
+def by_role(found: list[tuple[str, str]]) -> dict[str, list[str]]:
+    roles: dict[str, list[str]] = {}
+    for statement, plan in found:
+        roles.setdefault(role(statement), []).append(plan)
+    return roles
+
+
+@pytest.mark.parametrize("filters", [{}, {"min_score": "0.6"}, {"max_score": "0.65"}])
+def test_the_queue_page_its_count_and_its_probe_seek_by_score(engine: sa.Engine, filters: dict[str, str]) -> None:
     found = plans(engine, lambda: review._queue(engine, filters))
-    assert len(found) == 4  # the page, the count, the probes for a next and a previous page
-    assert_no_walk(found[2:])
-    for statement, plan in found[2:]:
-        assert "ix_matches_state_score (state=? AND score" in plan, (statement, plan)
+    assert [role(s) for s, _ in found] == ["count", "keys", "rows", "keys"]  # the page's, the previous probe's
+    assert_no_walk(found)
+    for statement, plan in found:
+        if role(statement) != "rows":
+            assert "COVERING INDEX ix_matches_state_score (state=?" in plan, (statement, plan)
     page = review._queue(engine, {})
     assert [s.id for s in page.items][:2] == ["m-p-a-2", "m-p-b-2"]
+
+
+@pytest.mark.parametrize("filters", [{"feed": "wire"}, {"published_after": "2026-01-01"},
+                                     {"feed": "wire", "published_before": "2026-03-02", "min_score": "0.4"}])
+def test_few_items_are_read_from_their_side(engine: sa.Engine, filters: dict[str, str]) -> None:
+    """Feed and date filters selecting up to FEW_ITEMS items: every statement seeks per item, from the covering
+    evidence indexes into ix_matches_evidence_state_score; nothing is walked best first."""
+    found = plans(engine, lambda: review._queue(engine, filters))
+    assert [role(s) for s, _ in found] == ["items", "count", "keys", "rows", "keys"]
+    assert_no_walk(found)
+    for statement, plan in found:
+        assert "ix_matches_state_score" not in plan, (statement, plan)
+        if role(statement) != "rows":
+            assert "COVERING INDEX ix_evidence_" in plan, (statement, plan)
+        if role(statement) in ("count", "keys"):
+            assert "COVERING INDEX ix_matches_evidence_state_score (evidence_id=? AND state=?" in plan, plan
+
+
+def test_many_items_are_tested_best_first_inside_the_index(engine: sa.Engine,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(review, "FEW_ITEMS", 1)
+    found = plans(engine, lambda: review._queue(engine, {"feed": "wire", "min_score": "0.55"}))
+    assert [role(s) for s, _ in found] == ["items", "count", "keys", "rows", "keys"]
+    assert_no_walk(found)
+    for statement, plan in found:
+        if role(statement) in ("count", "keys"):
+            assert "COVERING INDEX ix_matches_state_score (state=? AND score" in plan, (statement, plan)
+            assert "LIST SUBQUERY" in plan and "COVERING INDEX ix_evidence_feed_published" in plan, plan
+    assert [s.id for s in review._queue(engine, {"feed": "wire", "min_score": "0.55"}).items] == [
+        "m-p-a-2", "m-p-b-2", "m-p-a-1", "m-p-b-1"]
 
 
 def test_a_later_page_seeks_by_score(engine: sa.Engine) -> None:
     cursor = paging.encode(0.6, "m-p-a-1")
     for key in ("after", "before"):
         found = plans(engine, lambda key=key: review._queue(engine, {key: cursor}))
-        assert "ix_matches_state_score (state=? AND score" in found[0][1], found[0]
-        assert_no_walk([found[0], *found[2:]])
+        keys = by_role(found)["keys"]
+        assert all("ix_matches_state_score (state=? AND score" in plan for plan in keys), keys
+        assert_no_walk(found)
     assert [s.id for s in review._queue(engine, {"after": cursor}).items] == ["m-p-b-1", "m-p-a-0", "m-p-b-0"]
     assert [s.id for s in review._queue(engine, {"before": cursor}).items] == ["m-p-a-2", "m-p-b-2"]
 
 
+def bulk(engine: sa.Engine) -> None:
+    """3,000 more suggestions: 2,000 of p-a on the item ev-p-a-0, and 1,000 of p-b spread over 100 items of the feed
+    'bulk', published on the 15th of each month of 2025 (read-model rows only: these tests count reads)."""
+    with engine.begin() as connection:
+        connection.execute(evidence.insert(), [
+            {"evidence_id": f"ev-bulk-{n:03d}", "title": f"Bulk {n}", "title_key": f"bulk {n}",
+             "link": f"https://news.example.org/bulk/{n}", "summary": "", "feed": "bulk",
+             "published_at": f"2025-{1 + n % 12:02d}-15T08:00:00.000000Z", "published_is_fetch_time": False,
+             "language": "en", "content_hash": f"{n:064x}", "sightings": 1, "version": 1,
+             "updated_at": "2026-03-01T08:00:00.000000Z"} for n in range(100)])
+        connection.execute(matches.insert(), [
+            {"match_id": f"m-bulk-{i:05d}", "proposition_id": "p-a" if i < 2000 else "p-b",
+             "evidence_id": "ev-p-a-0" if i < 2000 else f"ev-bulk-{i % 100:03d}", "state": "suggested",
+             "score": 0.1 + (i % 800) / 1000, "suggested_stance": None, "stance": None, "automatic": False,
+             "explanation": "{}"} for i in range(3000)])
+
+
+MONTH = {"published_after": "2025-03-01", "published_before": "2025-04-01"}
+
+
 @pytest.mark.parametrize("filters", [
     {}, {"min_score": "0.1"}, {"max_score": "0.95"}, {"feed": "wire", "min_score": "0.1"},
-    {"proposition": "p-a", "min_score": "0.1"},
+    {"proposition": "p-a", "min_score": "0.1"}, {"proposition": "p-b", "feed": "bulk", **MONTH},
 ])
-@pytest.mark.parametrize("page", [{}, {"after": paging.encode(0.5, "m-bulk-01400")}])
+@pytest.mark.parametrize("page", [{}, {"after": paging.encode(0.5, "m-bulk-01400")},
+                                  {"before": paging.encode(0.5, "m-bulk-01400")}])
 def test_the_page_probes_seek_whatever_the_filters(engine: sa.Engine, filters: dict[str, str],
                                                    page: dict[str, str]) -> None:
     """With 3,000 suggestions, probing for a page before or after this one reads a handful of rows, even when
     there is none (the first page's previous): a score bound from a filter (min_score, max_score) must not be the
-    one SQLite seeks with, or it walks every row between that bound and the page."""
+    one SQLite seeks with, or it walks every row between that bound and the page. (feed=wire selects 2,006
+    suggestions, too many to read from the items' side: best first, each one's item tested in the index.)"""
+    bulk(engine)
+    found = statements(engine, lambda: review._queue(engine, {**filters, **page}))
+    keys = [(s, p) for s, p in found if role(s) == "keys"]
+    assert len(keys) == (2 if review._queue(engine, {**filters, **page}).items else 1)
+    assert all(work(engine, *probe) < 10 for probe in keys[1:]), keys[1]
+    assert work(engine, *keys[0]) < 130, keys[0]  # the page itself: 51 rows from its place in the queue
+
+
+@pytest.mark.parametrize("filters", [
+    {"feed": "bulk"}, {"feed": "bulk", "min_score": "0.5", **MONTH}, {"feed": "bulk", "min_score": "0.1",
+                                                                      "max_score": "0.7", **MONTH},
+])
+@pytest.mark.parametrize("page", [{}, {"after": paging.encode(0.5, "m-bulk-02400")},
+                                  {"before": paging.encode(0.5, "m-bulk-02400")}])
+def test_from_the_items_every_statement_reads_about_one_seek_per_item(engine: sa.Engine, filters: dict[str, str],
+                                                                      page: dict[str, str]) -> None:
+    """Feed 'bulk' (100 items, 1,000 suggestions; a month of it 9 items): read from the items' side, each statement
+    costs about a seek per item and the rows it selects, never the 3,000 suggestions best first."""
+    bulk(engine)
+    found = statements(engine, lambda: review._queue(engine, {**filters, **page}))
+    items = 100 if "published_after" not in filters else 9
+    for statement, parameters in found:
+        assert work(engine, statement, parameters) < 30 + 1.5 * items, statement
+
+
+@pytest.mark.parametrize("filters", [
+    {"feed": "nowhere"}, {"feed": "bulk", "published_after": "2027-01-01"}, {"feed": "wire", **MONTH},
+    {"feed": "nowhere", "min_score": "0.8", **MONTH}, {"published_after": "2027-01-01", "max_score": "0.5"},
+])
+@pytest.mark.parametrize("page", [{}, {"after": paging.encode(0.5, "m-bulk-01400")}])
+def test_filters_selecting_nothing_read_nothing(engine: sa.Engine, filters: dict[str, str],
+                                                page: dict[str, str]) -> None:
+    """Feed and date filters that select no item (or items with no suggestion) cost a few index seeks, however
+    many suggestions there are: benchmarks/api.py's store walked all 810,000 for seconds."""
+    bulk(engine)
+    found = statements(engine, lambda: review._queue(engine, {**filters, **page}))
+    assert [role(s) for s, _ in found] == ["items", "count", "keys"]
+    for statement, parameters in found:
+        assert work(engine, statement, parameters) < 3, statement
+    shown = review._queue(engine, {**filters, **page})
+    assert (shown.items, shown.total, shown.next, shown.previous) == ([], 0, None, None)
+
+
+@pytest.mark.parametrize("filters", [{"feed": "bulk", **MONTH}, {"feed": "bulk", "min_score": "0.5", **MONTH},
+                                     {"published_before": "2025-02-01"}])
+def test_a_selective_item_filter_costs_what_it_selects(engine: sa.Engine, filters: dict[str, str]) -> None:
+    """A month of one feed (9 items, 90 suggestions among 3,006): the count, the page and the probe read those
+    items' suggestions, not the queue best first; the work does not grow with the rest of the queue."""
+    bulk(engine)
+    before = [(role(s), work(engine, s, p)) for s, p in statements(engine, lambda: review._queue(engine, filters))]
     with engine.begin() as connection:
         connection.execute(matches.insert(), [
-            {"match_id": f"m-bulk-{i:05d}", "proposition_id": "p-a", "evidence_id": "ev-p-a-0", "state": "suggested",
-             "score": 0.1 + (i % 800) / 1000, "suggested_stance": None, "stance": None, "automatic": False,
-             "explanation": "{}"} for i in range(3000)])
-    found = statements(engine, lambda: review._queue(engine, {**filters, **page}))
-    assert len(found) == 4
-    walked = {statement[-120:]: work(engine, statement, parameters) for statement, parameters in found[2:]}
-    assert all(calls < 10 for calls in walked.values()), walked
-    assert work(engine, *found[0]) < 60  # the page itself: 50 rows from its place in the queue
+            {"match_id": f"m-more-{i:05d}", "proposition_id": "p-b", "evidence_id": "ev-p-b-0",
+             "state": "suggested", "score": 0.2 + (i % 700) / 1000, "suggested_stance": None, "stance": None,
+             "automatic": False, "explanation": "{}"} for i in range(5000)])
+    after = [(role(s), work(engine, s, p)) for s, p in statements(engine, lambda: review._queue(engine, filters))]
+    assert after == before and all(calls < 150 for _, calls in after), after
 
 
 def test_one_propositions_queue_reads_its_own_index(engine: sa.Engine) -> None:
-    found = plans(engine, lambda: review._queue(engine, {"proposition": "p-b"}))
-    assert_no_walk(found)
-    for statement, plan in found:
-        assert "ix_matches_proposition_state_score (proposition_id=? AND state=?" in plan, (statement, plan)
+    for filters in ({"proposition": "p-b"}, {"proposition": "p-b", "feed": "wire", "min_score": "0.55"}):
+        found = plans(engine, lambda filters=filters: review._queue(engine, filters))
+        assert_no_walk(found)
+        for statement, plan in found:
+            if role(statement) in ("count", "keys"):
+                assert "ix_matches_proposition_state_score (proposition_id=? AND state=?" in plan, (statement, plan)
     assert [s.id for s in review._queue(engine, {"proposition": "p-b"}).items] == ["m-p-b-2", "m-p-b-1", "m-p-b-0"]
 
 
 def test_the_feed_list_reads_an_index(engine: sa.Engine) -> None:
     ((_, plan),) = plans(engine, lambda: review._feeds(engine))
     assert "COVERING INDEX ix_evidence_feed_published" in plan
+
+
+QUEUE_FILTERS = [
+    {}, {"feed": "f1"}, {"feed": "f1", "min_score": "0.3"}, {"published_after": "2025-02-01", "max_score": "0.6"},
+    {"feed": "f2", "published_after": "2025-03-01", "published_before": "2025-04-01", "min_score": "0.2",
+     "max_score": "0.9"}, {"proposition": "p-1", "feed": "f0"}, {"feed": "nowhere"}, {"published_after": "2030-01-01"},
+]
+
+
+@pytest.mark.parametrize("few_items", [10_000, 0], ids=["from-the-items", "best-first"])
+def test_pages_walk_the_selection_in_order_both_ways(database_url: str, few_items: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whichever side the queue is read from, on SQLite and PostgreSQL: the pages forwards and backwards are the
+    selected suggestions best first (ties on the score by match id), each once, and the count is theirs."""
+    monkeypatch.setattr(review, "FEW_ITEMS", few_items)
+    monkeypatch.setattr(review, "PAGE_SIZE", 7)
+    engine = make_engine(database_url)
+    items = [{"evidence_id": f"ev-{n:02d}", "title": f"Item {n}", "title_key": f"item {n}",
+              "link": f"https://news.example.org/{n}", "summary": "", "feed": f"f{n % 3}",
+              "published_at": f"2025-{1 + n % 4:02d}-10T08:00:00.000000Z", "published_is_fetch_time": False,
+              "language": "en", "content_hash": f"{n:064x}", "sightings": 1, "version": 1,
+              "updated_at": "2026-03-01T08:00:00.000000Z"} for n in range(40)]
+    rows = [{"match_id": f"m-{i:03d}", "proposition_id": f"p-{i % 5}", "evidence_id": f"ev-{i % 40:02d}",
+             "state": "confirmed" if i % 7 == 0 else "suggested", "score": ((i * 37) % 101) / 100,
+             "suggested_stance": None, "stance": None, "automatic": False, "explanation": "{}"} for i in range(400)]
+    with engine.begin() as connection:
+        connection.execute(evidence.insert(), items)
+        connection.execute(matches.insert(), rows)
+    by_id = {item["evidence_id"]: item for item in items}
+    try:
+        for filters in QUEUE_FILTERS:
+            def selected(row: dict[str, Any], filters: dict[str, str] = filters) -> bool:
+                item = by_id[row["evidence_id"]]
+                return (row["state"] == "suggested"
+                        and row["proposition_id"] == filters.get("proposition", row["proposition_id"])
+                        and item["feed"] == filters.get("feed", item["feed"])
+                        and row["score"] >= float(filters.get("min_score", 0))
+                        and row["score"] <= float(filters.get("max_score", 1))
+                        and item["published_at"] >= filters.get("published_after", "")
+                        and item["published_at"] < filters.get("published_before", "9999"))
+
+            best_first = sorted(filter(selected, rows), key=lambda r: (-r["score"], r["match_id"]))
+            expected = [r["match_id"] for r in best_first]
+            page = review._queue(engine, filters)
+            assert page.total == min(len(expected), review.COUNT_CAP + 1), filters
+            assert page.previous is None
+            forwards = [s.id for s in page.items]
+            while page.next:
+                page = review._queue(engine, {**filters, "after": page.next})
+                assert 0 < len(page.items) <= 7 and page.previous is not None
+                forwards += [s.id for s in page.items]
+            assert forwards == expected, filters
+            backwards: list[str] = [s.id for s in page.items]
+            while page.previous:
+                page = review._queue(engine, {**filters, "before": page.previous})
+                assert len(page.items) == 7 and page.next is not None
+                backwards = [s.id for s in page.items] + backwards
+            assert backwards == expected, filters
+    finally:
+        engine.dispose()

@@ -287,16 +287,20 @@ class QueuePage:
     bad_cursor: bool = False
 
 
-def _narrowed(query: sa.Select[Any], filters: dict[str, str]) -> sa.Select[Any]:
-    query = query.where(matches.c.state == "suggested")
-    if filters.get("proposition"):
-        query = query.where(matches.c.proposition_id == filters["proposition"])
+ITEM_FILTERS = ("feed", "published_after", "published_before")
+# Up to this many items selected by the feed and date filters, the queue is read from the items' side: a seek per
+# item in ix_matches_evidence_state_score. Beyond it, best first, each suggestion tested against the set of items.
+FEW_ITEMS = 2000
+
+
+def _selected_items(filters: dict[str, str]) -> sa.Select[Any] | None:
+    """The ids of the items (evidence) the feed and date filters select, or None when there are no such filters.
+    Read from ix_evidence_feed_published or ix_evidence_published_at alone (both end with evidence_id)."""
+    if not any(filters.get(name) for name in ITEM_FILTERS):
+        return None
+    query = sa.select(evidence.c.evidence_id)
     if filters.get("feed"):
         query = query.where(evidence.c.feed == filters["feed"])
-    if (low := _number(filters.get("min_score"))) is not None:
-        query = query.where(matches.c.score >= low)
-    if (high := _number(filters.get("max_score"))) is not None:
-        query = query.where(matches.c.score <= high)
     if filters.get("published_after"):
         query = query.where(evidence.c.published_at >= filters["published_after"])
     if filters.get("published_before"):
@@ -304,15 +308,68 @@ def _narrowed(query: sa.Select[Any], filters: dict[str, str]) -> sa.Select[Any]:
     return query
 
 
+def _narrowed(query: sa.Select[Any], filters: dict[str, str], items: sa.Select[Any] | None,
+              key: tuple[tuple[SortKey, ...], tuple[Any, ...]] | None = None, items_first: bool = False,
+              ) -> sa.Select[Any]:
+    """The filters on matches only, the feed and date ones as membership of the selected items; with `key` (an
+    order and a suggestion's key in it), only the suggestions after that one.
+
+    The score is bounded once on each side, the tighter of the filter's bound and the key's: paging.after's OR
+    alone hides the score range from SQLite, which then walked every suggestion (0.5 s a page on
+    benchmarks/api.py's store), and of two bounds on one side SQLite may seek with the looser one (min_score's:
+    every suggestion between it and the page walked)."""
+    low, high = _number(filters.get("min_score")), _number(filters.get("max_score"))
+    if key is not None:
+        order, values = key
+        if order[0].descending:
+            high = values[0] if high is None else min(high, values[0])
+        else:
+            low = values[0] if low is None else max(low, values[0])
+    query = query.where(matches.c.state == "suggested")
+    if low is not None:
+        query = query.where(matches.c.score >= low)
+    if high is not None:
+        # From the items, a range bounded on both sides made SQLite prefer walking it best first
+        # (ix_matches_state_score) to a seek per item: the upper bound is then only checked, on an expression.
+        score = matches.c.score + sa.literal_column("0") if items_first and low is not None else matches.c.score
+        query = query.where(score <= high)
+    if key is not None:
+        order, values = key
+        if items_first:
+            # The OR on the plain columns would have SQLite seek ix_matches_state_score once per branch
+            # (MULTI-INDEX OR), best first again: on an expression it is only checked, per item found.
+            order = tuple(SortKey(k.column + sa.literal_column("0"), k.type, k.descending)
+                          if k.column is matches.c.score else k for k in order)
+        query = query.where(paging.after(order, values))
+    if filters.get("proposition"):
+        query = query.where(matches.c.proposition_id == filters["proposition"])
+    if items is not None:
+        # From the items, SQLite seeks ix_matches_evidence_state_score once per item in the list. Otherwise the
+        # membership is only tested, on an expression, so SQLite cannot choose that seek (it has no statistics and
+        # took a list of 100 items for a short one) and walks best first, or one proposition's index.
+        member = matches.c.evidence_id if items_first else sa.func.coalesce(matches.c.evidence_id, "")
+        query = query.where(member.in_(items.scalar_subquery()))
+    return query
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How the page and its probes read: `items` the selected items (None: no feed or date filter); `from_items`
+    drives them from those items instead of best first (the items are few, and so is what they select)."""
+
+    items: sa.Select[Any] | None
+    from_items: bool
+
+
 def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
     """Keyset paging in BEST_FIRST order: `after` continues past a page's last suggestion, `before` goes back
-    from a page's first one. A decision removes a suggestion without shifting the pages around it."""
-    joined = (matches.outerjoin(evidence, evidence.c.evidence_id == matches.c.evidence_id)
-              .outerjoin(propositions, propositions.c.proposition_id == matches.c.proposition_id))
-    columns = sa.select(matches.c.match_id, matches.c.score, matches.c.suggested_stance, matches.c.explanation,
-                        matches.c.proposition_id, evidence.c.title, evidence.c.link, evidence.c.feed,
-                        evidence.c.published_at, evidence.c.summary, propositions.c.statement, propositions.c.status,
-                        propositions.c.version).select_from(joined)
+    from a page's first one. A decision removes a suggestion without shifting the pages around it.
+
+    Statements: with feed or date filters (and no proposition), a capped count of the items they select; the
+    capped count of suggestions; the page's keys (one more than a page, so the side it reads towards needs no
+    probe); the page's rows by id; a probe for a page on the other side. Without those filters, or with many items,
+    best first: ix_matches_state_score, whose entries carry evidence_id, so testing an item's membership does not
+    leave the index. With few items (FEW_ITEMS), from the items: a seek per item, and the page sorted."""
     backwards = tuple(SortKey(k.column, k.type, not k.descending) for k in BEST_FIRST)
     order, key, bad = BEST_FIRST, None, False
     try:
@@ -322,37 +379,71 @@ def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
             key = paging.decode(filters["after"], *(k.type for k in BEST_FIRST))
     except paging.BadCursor:
         order, key, bad = BEST_FIRST, None, True
-
-    def continuing(select: sa.Select[Any], keys: tuple[SortKey, ...], key: tuple[Any, ...]) -> sa.Select[Any]:
-        # paging.after's OR alone hides the score range from SQLite, which then walked every suggestion (0.5 s a
-        # page on benchmarks/api.py's store): the redundant bound lets it seek in ix_matches_state_score. It goes
-        # before the filters: of two bounds on the score SQLite seeks with the first, and min_score's first
-        # walked every suggestion above it.
-        bound = keys[0].column <= key[0] if keys[0].descending else keys[0].column >= key[0]
-        return _narrowed(select.where(bound, paging.after(keys, key)), filters)
-
-    query = _narrowed(columns, filters) if key is None else continuing(columns, order, key)
-    query = query.order_by(*(k.column.desc() if k.descending else k.column for k in order)).limit(PAGE_SIZE)
+    items = _selected_items(filters)
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
-        if order is backwards:
-            rows.reverse()
-        counted = _narrowed(sa.select(matches.c.match_id).select_from(
-            matches.outerjoin(evidence, evidence.c.evidence_id == matches.c.evidence_id)), filters).limit(COUNT_CAP + 1)
+        few = False
+        if items is not None and not filters.get("proposition"):
+            # One proposition's suggestions are few anyway: they are read from its own index, items tested.
+            found = connection.execute(sa.select(sa.func.count()).select_from(
+                items.limit(FEW_ITEMS + 1).subquery())).scalar_one()
+            few = found <= FEW_ITEMS
+        # Many items: best first (each suggestion's item tested in the index), which finds COUNT_CAP + 1 soon; a
+        # seek per item would cost one per item even when a high min_score leaves them no suggestion.
+        counted = _narrowed(sa.select(matches.c.match_id), filters, items, items_first=few).limit(COUNT_CAP + 1)
+        if items is not None and not few:
+            counted = counted.order_by(matches.c.score.desc())
         total = connection.execute(sa.select(sa.func.count()).select_from(counted.subquery())).scalar_one()
+        # From the items only when what they select is small too: then the sort is of at most COUNT_CAP rows.
+        plan = _Plan(items, few and total <= COUNT_CAP)
 
-        def beyond(row: Any, keys: tuple[SortKey, ...]) -> str | None:
-            found = paging.encode(row.score, row.match_id)
-            probe = continuing(sa.select(matches.c.match_id).select_from(joined), keys,
-                               (row.score, row.match_id)).limit(1)
-            return found if connection.execute(probe).first() is not None else None
+        def keys(keys: tuple[SortKey, ...], key: tuple[Any, ...] | None, limit: int) -> list[Any]:
+            query = _narrowed(sa.select(matches.c.match_id, matches.c.score), filters, plan.items,
+                              None if key is None else (keys, key), plan.from_items)
+            if plan.from_items:
+                # An expression SQLite cannot read in order from ix_matches_state_score, so it seeks per item
+                # (ix_matches_evidence_state_score) and sorts what it found, instead of walking best first.
+                sort = [(k.column + sa.literal_column("0")) if k.column is matches.c.score else k.column
+                        for k in keys]
+            else:
+                sort = [k.column for k in keys]
+            query = query.order_by(*(s.desc() if k.descending else s for s, k in zip(sort, keys, strict=True)))
+            return connection.execute(query.limit(limit)).all()
 
-        following = beyond(rows[-1], BEST_FIRST) if rows else None
-        preceding = beyond(rows[0], backwards) if rows else None
-    items = [Suggestion(r.match_id, r.score, r.suggested_stance, explanation_in_words(r.explanation), r.title,
-                        r.link, r.feed, r.published_at, r.summary, r.proposition_id, r.statement, r.status, r.version)
-             for r in rows]
-    return QueuePage(items, total, following, preceding, bad)
+        found_keys = keys(order, key, PAGE_SIZE + 1)
+        further = len(found_keys) > PAGE_SIZE
+        found_keys = found_keys[:PAGE_SIZE]
+        if order is backwards:
+            found_keys.reverse()
+        rows = []
+        if found_keys:
+            joined = (matches.outerjoin(evidence, evidence.c.evidence_id == matches.c.evidence_id)
+                      .outerjoin(propositions, propositions.c.proposition_id == matches.c.proposition_id))
+            by_id = {r.match_id: r for r in connection.execute(
+                sa.select(matches.c.match_id, matches.c.score, matches.c.suggested_stance, matches.c.explanation,
+                          matches.c.proposition_id, evidence.c.title, evidence.c.link, evidence.c.feed,
+                          evidence.c.published_at, evidence.c.summary, propositions.c.statement,
+                          propositions.c.status, propositions.c.version)
+                .select_from(joined).where(matches.c.match_id.in_([k.match_id for k in found_keys])))}
+            rows = [by_id[k.match_id] for k in found_keys if k.match_id in by_id]
+
+        def beyond(row: Any, direction: tuple[SortKey, ...]) -> str | None:
+            found = bool(keys(direction, (row.score, row.match_id), 1))
+            return paging.encode(row.score, row.match_id) if found else None
+
+        following = preceding = None
+        if found_keys:
+            first, last = found_keys[0], found_keys[-1]
+            if order is backwards:
+                preceding = paging.encode(first.score, first.match_id) if further else None
+                following = beyond(last, BEST_FIRST)
+            else:
+                following = paging.encode(last.score, last.match_id) if further else None
+                preceding = beyond(first, backwards)
+    items_found = [Suggestion(r.match_id, r.score, r.suggested_stance, explanation_in_words(r.explanation), r.title,
+                              r.link, r.feed, r.published_at, r.summary, r.proposition_id, r.statement, r.status,
+                              r.version)
+                   for r in rows]
+    return QueuePage(items_found, total, following, preceding, bad)
 
 
 def _feeds(engine: sa.Engine) -> list[str]:
