@@ -59,3 +59,130 @@ def test_detail_of_an_unknown_proposition_is_a_problem(api_any: Api) -> None:
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["type"].endswith("/not-found")
+
+
+def _seed_list(api: Api) -> None:
+    t = api.tracker
+    register(t, "a-plain")
+    register(t, "b-quotes", statement='He said "no" \\ twice, «non», 東京 \u2028 </script>', actors=("50%_off", "Zoë"),
+             topics=("a/b",), resolve_by="2020-01-01")
+    register(t, "c-claim", kind="claim", statement="A claim", actors=("Russia",))
+    register(t, "d-late", resolve_by="2000-01-01", actors=("Russia", "Ukraine"))
+    register(t, "e-later", resolve_by="2999-01-01")
+    for n in range(5):
+        register(t, f"f-{n}", actors=("x",))
+    suggest(t, "a-plain", "m-a1", 0.5)
+    suggest(t, "a-plain", "m-a2", 0.75)
+    suggest(t, "b-quotes", "m-b1", 0.75)
+    suggest(t, "b-quotes", "m-b2", 1.0)
+    suggest(t, "c-claim", "m-c1", 0.25)
+    t.execute("c-claim", domain.ConfirmMatch("m-c1", "context"), actor="user:test")
+    t.execute("d-late", domain.ResolveProposition("annulled", "void"), actor="user:test")
+
+
+def _pages(api: Api, path: str, **params: object) -> list[dict]:
+    pages, cursor = [], None
+    while True:
+        query = {k: v for k, v in params.items() if v is not None}
+        if cursor:
+            query["cursor"] = cursor
+        answer = api.client.get(path, params=query, headers=api.auth("reader"))
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        pages.append(answer.json())
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+def test_list_pages_equal_the_sqlalchemy_query(api_any: Api) -> None:
+    from tracker.api.propositions import _summary
+    from tracker.api.schemas import PropositionPage
+    from tracker.queries import propositions as queries
+
+    _seed_list(api_any)
+    engine = api_any.store.engine
+    cases = [{}, {"status": "open"}, {"kind": "claim"}, {"actor": "Russia"}, {"actor": "50%_off"}, {"actor": "%"},
+             {"actor": "_"}, {"overdue": True}, {"overdue": False}, {"status": "open", "kind": "prediction"},
+             {"actor": "Zoë"}]
+    for case in cases:
+        for limit in (1, 3, 50):
+            pages = _pages(api_any, "/propositions", limit=limit, **case)
+            cursor, expected = None, []
+            while True:
+                page = queries.list_propositions(engine, limit=limit, cursor=cursor, **case)
+                expected.append(PropositionPage(items=[_summary(r) for r in page.items],
+                                                next_cursor=page.next_cursor).model_dump(mode="json"))
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            assert pages == expected, (case, limit)
+    everything = _pages(api_any, "/propositions", limit=200)[0]["items"]
+    assert {p["id"] for p in everything} >= {"a-plain", "b-quotes", "f-4"}
+    assert next(p for p in everything if p["id"] == "b-quotes")["statement"].startswith('He said "no"')
+    # A text search still answers (through the SQLAlchemy query, in the thread pool).
+    found = api_any.client.get("/propositions", params={"q": "claim"}, headers=api_any.auth("reader")).json()
+    assert [p["id"] for p in found["items"]] == ["c-claim"]
+    bad = api_any.client.get("/propositions", params={"cursor": "bm9wZQ"}, headers=api_any.auth("reader"))
+    assert bad.status_code == 422 and bad.json()["type"].endswith("/invalid-cursor")
+
+
+def test_queue_pages_equal_the_sqlalchemy_query(api_any: Api) -> None:
+    from tracker.api.matches import _item
+    from tracker.api.schemas import MatchPage
+    from tracker.queries.review import review_queue
+
+    _seed_list(api_any)
+    engine = api_any.store.engine
+    for case in ({"state": "suggested"}, {"state": "confirmed"}, {"state": "rejected"},
+                 {"state": "suggested", "proposition_id": "b-quotes"}):
+        for limit in (1, 2, 50):
+            pages = _pages(api_any, "/matches", limit=limit, **case)
+            cursor, expected = None, []
+            while True:
+                page = review_queue(engine, limit=limit, cursor=cursor, **case)
+                expected.append(MatchPage(items=[_item(m) for m in page.items],
+                                          next_cursor=page.next_cursor).model_dump(mode="json"))
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            assert pages == expected, (case, limit)
+    best = _pages(api_any, "/matches", limit=50)[0]["items"]
+    assert [m["id"] for m in best][:2] == ["m-b2", "m-a2"] and best[0]["score"] == 1.0
+    assert best[0]["proposition"]["statement"].startswith('He said "no"')
+
+
+def test_a_token_revoked_through_one_app_is_refused_at_once_by_another(api_any: Api, tmp_path: object) -> None:
+    """Two apps on one database, as two workers: each keeps its own hot-read connection."""
+    from fastapi.testclient import TestClient
+
+    from tracker.api.app import create_app
+    from tracker.config import Settings
+    from tracker.service.users import add_user
+    from tracker.store import EventStore
+    from tracker.store.engine import make_engine
+
+    register(api_any.tracker, "p")
+    url = api_any.store.engine.url.render_as_string(hide_password=False)
+    engine = make_engine(url)
+    settings = Settings(database_url=url, audit_key_file=f"{tmp_path}/audit.pem", feeds_file=f"{tmp_path}/none.toml",
+                        digest_secret_file=f"{tmp_path}/digest-secret")
+    token = add_user(engine, "leaving", "reader")
+    try:
+        with TestClient(create_app(EventStore(engine), settings)) as other:
+            auth = {"Authorization": f"Bearer {token}"}
+            for _ in range(3):  # both processes have checked (and would have cached) the token
+                assert other.get("/propositions/p", headers=auth).status_code == 200
+                assert api_any.client.get("/propositions/p", headers=auth).status_code == 200
+            revoked = api_any.client.post("/users/leaving/revoke", headers=api_any.auth("admin"))
+            assert revoked.status_code in (200, 204), revoked.text
+            for client in (other, api_any.client):
+                for path in ("/propositions/p", "/propositions", "/matches"):
+                    refused = client.get(path, headers=auth)
+                    assert refused.status_code == 401, (path, refused.text)
+                    assert refused.headers["content-type"] == "application/problem+json"
+            again = add_user(engine, "leaving", "editor")  # re-issued: the new token works, the old one does not
+            assert other.get("/propositions/p", headers={"Authorization": f"Bearer {again}"}).status_code == 200
+            assert other.get("/propositions/p", headers=auth).status_code == 401
+    finally:
+        engine.dispose()

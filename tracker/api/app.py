@@ -32,6 +32,7 @@ from tracker.api.middleware import ErrorGuard, Observe, SecurityHeaders
 from tracker.api.schemas import Health
 from tracker.config import Settings, get_settings
 from tracker.observability import metrics
+from tracker.queries.hot import HotReads
 from tracker.repository.unit_of_work import Tracker
 from tracker.service import matching_controls
 from tracker.service import propositions as propositions_service
@@ -49,11 +50,13 @@ ROLE_ROUTERS = (
 
 
 @asynccontextmanager
-async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    """On a clean shutdown this process's live gauges stop counting (several workers share the metrics)."""
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On a clean shutdown this process's live gauges stop counting (several workers share the metrics), and its
+    hot-read connection is closed."""
     try:
         yield
     finally:
+        app.state.reads.close()
         metrics.process_exiting()
 
 
@@ -70,6 +73,7 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
     docs.install(app)
     app.state.store = store
     app.state.tracker = tracker or Tracker(store)
+    app.state.reads = HotReads(store.engine)  # the token check and the hot reads, on the event loop
     app.state.settings = settings or get_settings()
     problems.install(app)
     contract.install(app)  # /openapi.json: every route's problem responses, derived from its dependencies

@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tracker.api.deps import get_store
+from tracker.api.deps import get_store, hot_reads
 from tracker.domain.user import allows
-from tracker.service.users import User, user_for_token
+from tracker.service.users import User
 from tracker.store import EventStore
 
 log = logging.getLogger("tracker.api.auth")
@@ -39,17 +39,21 @@ def _deny(request: Request, status: int, why: str, user: str | None = None) -> N
 
 
 def require(role: str) -> Callable[..., User]:
-    """A dependency that returns the calling user when its role satisfies `role`."""
+    """A dependency that returns the calling user when its role satisfies `role`.
 
-    def dependency(
+    Async: the token is looked up on the event loop, on this process's hot-read connection (one indexed row, a
+    prepared statement; tracker/queries/hot.py), not through the thread pool. Every request asks the database, so
+    a token revoked by any process is refused at once by every worker."""
+
+    async def dependency(
         request: Request,
-        store: Annotated[EventStore, Depends(get_store)],
+        store: Annotated[EventStore, Depends(get_store)],  # documents the store's 503 (contract.py)
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> User:
         if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
             _deny(request, 401, "no bearer token")
             raise Unauthorized("a bearer token is required")
-        user = user_for_token(store.engine, credentials.credentials)
+        user = hot_reads(request).user_for_token(credentials.credentials)
         if user is None:
             _deny(request, 401, "unknown or revoked token")
             raise Unauthorized("the token is not valid")

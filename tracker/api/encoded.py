@@ -19,3 +19,8 @@ def json_bytes(content: Any) -> bytes:
 
 def json_answer(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json_bytes(content), status_code=status, media_type="application/json", headers=headers)
+
+
+def json_text_answer(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """An answer whose JSON text was written already (tracker/queries/hot.py)."""
+    return Response(text.encode(), status_code=status, media_type="application/json", headers=headers)

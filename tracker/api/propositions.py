@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from copy import deepcopy
-from datetime import UTC
+from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from tracker.api import paging
 from tracker.api.auth import require
-from tracker.api.deps import get_store, get_tracker
-from tracker.api.encoded import json_answer
+from tracker.api.deps import get_store, get_tracker, hot_reads
+from tracker.api.encoded import json_answer, json_text_answer
 from tracker.api.problems import problem
 from tracker.api.schemas import (
     EvidenceWindow,
@@ -39,7 +41,8 @@ def _summary(row: PropositionRow) -> PropositionSummary:
 
 
 @router.get("/propositions", response_model=PropositionPage)
-def list_propositions(
+async def list_propositions(
+    request: Request,
     store: Annotated[EventStore, Depends(get_store)],
     status: paging.Status = None,
     kind: paging.Kind = None,
@@ -48,11 +51,17 @@ def list_propositions(
     overdue: bool | None = None,
     limit: paging.Limit = 50,
     cursor: paging.Cursor = None,
-) -> PropositionPage:
+) -> Response:
     """Propositions in id order, filtered; follow `next_cursor` for more."""
-    page = queries.list_propositions(store.engine, status=status, kind=kind, actor=actor, q=q, overdue=overdue,
-                                     limit=limit, cursor=cursor)
-    return PropositionPage(items=[_summary(r) for r in page.items], next_cursor=page.next_cursor)
+    if q is None:  # indexed reads: on the event loop, the page written as JSON straight from the rows
+        return json_text_answer(hot_reads(request).propositions_json(
+            status=status, kind=kind, actor=actor, overdue=overdue, limit=limit, cursor=cursor))
+    # A text search can take long: in the thread pool, so it holds up no other request.
+    page = await run_in_threadpool(partial(
+        queries.list_propositions, store.engine, status=status, kind=kind, actor=actor, q=q, overdue=overdue,
+        limit=limit, cursor=cursor))
+    return json_answer(PropositionPage(items=[_summary(r) for r in page.items],
+                                       next_cursor=page.next_cursor).model_dump(mode="json"))
 
 
 def detail_from_state(state: Proposition, version: int, as_of: str | None) -> PropositionDetail:
@@ -75,20 +84,25 @@ def detail_from_state(state: Proposition, version: int, as_of: str | None) -> Pr
 
 
 @router.get("/propositions/{proposition_id}", response_model=PropositionDetail)
-def get_proposition(
+async def get_proposition(
+    request: Request,
     proposition_id: paging.PathId,
-    response: Response,
     tracker: Annotated[Tracker, Depends(get_tracker)],
     as_of: paging.AsOf = None,
-) -> PropositionDetail | Response:
+) -> Response:
     """One proposition; the ETag is its stream version (send it back as If-Match when writing). With `as_of`
     before the proposition was first recorded: 404 `not-yet-recorded`, naming when it was."""
     if as_of is None:
-        # Now: the read-model row (written with the events, so its version is the stream's), encoded once.
-        found = queries.proposition_detail(tracker.store.engine, proposition_id)
+        # Now: the read-model row (written with the events, so its version is the stream's), on the event loop.
+        found = hot_reads(request).proposition(proposition_id)
         if found is None:
             raise NotFound(f"no proposition {proposition_id}")
         return json_answer(found, headers={"ETag": f'"{found["version"]}"'})
+    return await run_in_threadpool(_as_of, tracker, proposition_id, as_of)
+
+
+def _as_of(tracker: Tracker, proposition_id: str, as_of: datetime) -> Response:
+    """The proposition as recorded at `as_of`: its stream folded to then (from snapshots where they help)."""
     moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     # Clamped to what iso() can write: nothing is recorded before 1900, and a far-future time is "now".
     stamp = iso(min(max(moment, EARLIEST_TIME), LATEST_TIME))
@@ -101,8 +115,8 @@ def get_proposition(
         return problem(404, "not-yet-recorded", "Not yet recorded at that time",
                        f"proposition {proposition_id} was not yet recorded at {stamp}; it was first recorded at "
                        f"{first}", recorded_at=first)
-    response.headers["ETag"] = f'"{loaded.version}"'
-    return detail_from_state(loaded.state, loaded.version, stamp)
+    return json_answer(detail_from_state(loaded.state, loaded.version, stamp).model_dump(mode="json"),
+                       headers={"ETag": f'"{loaded.version}"'})
 
 
 @router.get("/propositions/{proposition_id}/history", response_model=list[HistoryEntry])
