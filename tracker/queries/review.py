@@ -85,6 +85,15 @@ def proposition_of_match(connection: sa.Connection, match_id: str) -> str | None
     return found
 
 
+def propositions_of_matches(connection: sa.Connection, match_ids: list[str]) -> dict[str, str]:
+    """proposition_of_match for several matches in one query: {match id: proposition id} of those that exist."""
+    if not match_ids:
+        return {}
+    rows = connection.execute(sa.select(matches.c.match_id, matches.c.proposition_id)
+                              .where(matches.c.match_id.in_(sorted(set(match_ids)))))
+    return {match_id: proposition_id for match_id, proposition_id in rows}
+
+
 @dataclass(frozen=True, slots=True)
 class QueueFilter:
     """A part of the review queue, as an editor narrows it for a bulk decision. Times are ISO strings:

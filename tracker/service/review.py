@@ -12,7 +12,7 @@ from tracker.domain import evidence as evidence_domain
 from tracker.domain import proposition as domain
 from tracker.ingest.normalise import canonical_link
 from tracker.queries.evidence import evidence_id_for_link
-from tracker.queries.review import QueueFilter, proposition_of_match, queue_part
+from tracker.queries.review import QueueFilter, proposition_of_match, propositions_of_matches, queue_part
 from tracker.repository.errors import Invalid
 from tracker.repository.unit_of_work import NotFound, UnitOfWork, evidence_stream, proposition_stream
 from tracker.store import ConcurrencyError, RecordedEvent
@@ -57,6 +57,30 @@ def reject(uow: UnitOfWork, match_id: str, reason: str = "", expected_version: i
 
 def retract(uow: UnitOfWork, match_id: str, reason: str = "", expected_version: int | None = None) -> Decided:
     return _on_match(uow, match_id, domain.RetractMatch(match_id=match_id, reason=reason), expected_version)
+
+
+def reject_selected(uow: UnitOfWork, selected: list[tuple[str, int | None]], reason: str = "") -> list[Decided]:
+    """Reject the suggestions an editor ticked, each given with the version of its proposition the page showed,
+    in this unit of work: one MatchRejected per match. A version is checked at its proposition's first
+    rejection (the unit holds the append lock, so it cannot move after). NotFound for an unknown match, and
+    nothing is applied. The owners are looked up in one query, and a proposition's read-model rows are written
+    once, when the unit ends."""
+    owners = propositions_of_matches(uow.connection, [match_id for match_id, _ in selected])
+    checked: set[str] = set()
+    decided = []
+    for match_id, version in selected:
+        proposition_id = owners.get(match_id)
+        if proposition_id is None:
+            raise NotFound(f"no match {match_id}")
+        expected = version if proposition_id not in checked else None
+        checked.add(proposition_id)
+        stream = proposition_stream(proposition_id)
+        recorded = uow.execute(stream, domain.RejectMatch(match_id=match_id, reason=reason),
+                               expected_version=expected, defer_read_models=True)
+        state: domain.Proposition | None = uow.load(stream).state
+        match = state.matches.get(match_id) if state is not None else None
+        decided.append(Decided(proposition_id, recorded, match.evidence_id if match is not None else None))
+    return decided
 
 
 @dataclass(frozen=True)

@@ -578,16 +578,10 @@ async def reject_selected(request: Request) -> Response:
         return _queue_page(request, user, session, _filters(form), 400, conflict="Tick at least one suggestion.")
     reason = str(form.get("reason") or "")[:2000]
 
-    def work(uow: Any) -> None:
-        seen: set[str] = set()
-        for value in selected:
-            match_id, _, version = value.rpartition("@")
-            proposition_id = _wiring(request).review.proposition_of(uow, match_id)
-            expected = int(version) if version.isdigit() and proposition_id not in seen else None
-            seen.add(proposition_id)
-            _wiring(request).review.reject(uow, match_id, reason, expected)
-
-    return _decide(request, user, session, form, "bulk", work)
+    ticked = [(match_id, int(version) if version.isdigit() else None)
+              for match_id, _, version in (value.rpartition("@") for value in selected)]
+    return _decide(request, user, session, form, "bulk",
+                   lambda uow: _wiring(request).review.reject_selected(uow, ticked, reason))
 
 
 @router.post("/matches/{match_id}/move", response_model=None)
