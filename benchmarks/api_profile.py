@@ -1,6 +1,7 @@
 """CPU per API read, in process, split by layer: the whole app (middleware included), the app without its
 middleware (the router alone), and the parts a read is made of timed on their own: the token check, the query,
-the serialisation. No sockets, no uvicorn: each request is one call of the ASGI app in one event loop (as a worker
+the serialisation (the SQLAlchemy queries and response models the routes used before, and the hot reads of
+tracker/queries/hot.py they use now, query and JSON together). No sockets, no uvicorn: each request is one call of the ASGI app in one event loop (as a worker
 runs it), so the figures are CPU of our code and the libraries under it.
 
     .venv/bin/python benchmarks/api_profile.py --db STORE.db [--pg] [--requests 400] [--rounds 3] [--cprofile list]
@@ -191,6 +192,18 @@ def parts(engine: Any, ids: list[str], token: str, user_for_token: Any, requests
     detail = getattr(queries, "proposition_detail", None)
     if detail is not None:
         out["detail_query_ms"] = cpu_ms_sync(lambda: detail(engine, random.choice(ids)), requests, rounds)
+    try:
+        from tracker.queries.hot import HotReads
+    except ImportError:  # before the hot reads existed
+        return out
+    # What the routes run now (tracker/queries/hot.py): the query and the JSON text together.
+    hot = HotReads(engine)
+    out["hot_token_check_ms"] = cpu_ms_sync(lambda: hot.user_for_token(token), requests, rounds)
+    out["hot_detail_ms"] = cpu_ms_sync(lambda: hot.proposition(random.choice(ids)), requests, rounds)
+    out["hot_list_ms"] = cpu_ms_sync(lambda: hot.propositions_json(status="open", kind="prediction", limit=50),
+                                     requests, rounds)
+    out["hot_queue_ms"] = cpu_ms_sync(lambda: hot.queue_json(state="suggested", limit=50), requests, rounds)
+    hot.close()
     return out
 
 
