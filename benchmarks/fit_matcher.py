@@ -70,7 +70,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
 # and leave them with the wrong sign. A feature fitted with the wrong sign is left out and the rest refitted.
 POSITIVE = {"lexical", "terms", "entities", "bm25", "bm25_top", "cosine", "cosine_gap", "confirmed_cosine",
             "confirmed_overlap", "confirmed_gap", "lexical_gap", "confirmed_centroid",
-            "example_cosine", "example_gap", "example_overlap", "example_centroid", "example_bm25_top"}
+            "example_cosine", "example_gap", "example_overlap", "example_centroid", "example_bm25_top",
+            "example_tfidf", "example_tfidf_gap",
+            # Having confirmed items may only help: fitted freely it took a negative weight (an offset for
+            # confirmed_centroid), so a proposition's confirmations made its unlike items less likely and editors'
+            # decisions barely lifted prequential recall. With example_tfidf carrying the confirmed items' words it
+            # is held at >= 0 (fitted at 0): held-out prequential recall@3 rose above static (benchmarks/README.md).
+            "has_confirmed"}
 NEGATIVE = {"rejected_cosine", "rejected_overlap", "rejected_margin"}
 
 

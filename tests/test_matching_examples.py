@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tracker.matching.matcher import ItemInput, Matcher
+from tracker.matching.model import FEATURES
 from tracker.matching.profile import EntityTable, PropositionInput, compile_profile
 from tracker.matching.settings import matcher_options
 from tracker.seeding import SeedError, load_seed_files
@@ -46,7 +47,7 @@ def test_an_item_worded_like_an_example_is_proposed_and_the_example_named() -> N
     rows = {row.key: row for row in matcher.pair_rows(item)}
     assert "energy" in rows
     assert rows["energy"].examples and rows["energy"].examples[0][0].evidence_id == "example:energy:0"
-    assert rows["energy"].features[-1] == 1.0  # best in the examples' word index
+    assert rows["energy"].features[FEATURES.index("example_bm25_top")] == 1.0  # best in the examples' word index
     ranked = matcher.rank(item)
     assert ranked[0][0] == "energy"
     explanation = ranked[0][2]

@@ -8,7 +8,8 @@ the proposition aggregate holds them (suggestions.open_propositions reads them f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from tracker.matching.model import FEATURES, STANCE_FEATURES, STANCES, MatchMode
 from tracker.matching.profile import Exemplar
 from tracker.matching.scorer import ItemFeatures, score_pair
 from tracker.matching.text import analyse
+from tracker.matching.tfidf import TfidfCentroids, document
 
 if TYPE_CHECKING:
     from tracker.matching.embedding import StaticEmbedder
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 MAX_PER_KIND = 400  # newest decisions kept per proposition and kind: bounds the work per item
 CANDIDATES_BY_EMBEDDING = 5  # propositions proposed by the embedding stage on its own
 CANDIDATES_BY_EXAMPLE_WORDS = 3  # and by the words of the profiles' written examples
+CANDIDATES_BY_TFIDF = 3  # and by the TF-IDF centroid of the examples and confirmed items
 KNN = 5
 ALPHA = 1.0  # smoothing of a proposition's stance prior
 
@@ -46,10 +49,6 @@ class _Decided:
         return self._centroid
 
 
-def _stems(text: str) -> frozenset[str]:
-    return frozenset(analyse(text).stems)
-
-
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
@@ -65,6 +64,8 @@ class ExemplarStore:
         self.confirmed: dict[str, _Decided] = {}
         self.rejected: dict[str, _Decided] = {}
         self.examples: dict[str, _Decided] = {}  # the profile's written examples (not decisions)
+        # TF-IDF centroids of the examples + confirmed items and of the rejected items (tracker.matching.tfidf)
+        self.tfidf = TfidfCentroids(MAX_PER_KIND)
         self._stacked: dict[str, tuple[int, _Stacked | None]] = {}
         self.version = 0  # bumped by every change, so the stacked matrices know when to rebuild
 
@@ -109,13 +110,14 @@ class ExemplarStore:
 
     def set_examples(self, key: str, examples: Sequence[Exemplar]) -> None:
         bucket = _Decided()
-        self._fill(bucket, list(examples))
+        self.tfidf.set_examples(key, self._fill(bucket, list(examples)))
         self.examples[key] = bucket
 
     def replace_decisions(self, key: str, exemplars: Iterable[Exemplar]) -> None:
         self.version += 1
         self.confirmed[key] = _Decided()
         self.rejected[key] = _Decided()
+        self.tfidf.replace_decisions(key, ())
         self._extend(key, list(exemplars))
 
     def add(self, key: str, exemplar: Exemplar) -> None:
@@ -131,34 +133,41 @@ class ExemplarStore:
         self._extend(key, [exemplar])
 
     def _extend(self, key: str, exemplars: list[Exemplar]) -> None:
+        documents = {}
         for kind, chosen in (("confirmed", [e for e in exemplars if e.confirmed]),
                              ("rejected", [e for e in exemplars if not e.confirmed])):
             if not chosen:
                 continue
             bucket = (self.confirmed if kind == "confirmed" else self.rejected).setdefault(key, _Decided())
-            self._fill(bucket, chosen)
+            documents.update(zip((id(e) for e in chosen), self._fill(bucket, chosen), strict=True))
             if len(bucket.exemplars) > MAX_PER_KIND:
                 bucket.exemplars = bucket.exemplars[-MAX_PER_KIND:]
                 bucket.stems = bucket.stems[-MAX_PER_KIND:]
                 bucket.vectors = bucket.vectors[-MAX_PER_KIND:] if bucket.vectors is not None else None
+        for exemplar in exemplars:  # in the order they were made, as `add` takes them one at a time
+            self.tfidf.add(key, exemplar.evidence_id, documents[id(exemplar)], exemplar.confirmed)
 
-    def _fill(self, bucket: _Decided, chosen: list[Exemplar]) -> None:
+    def _fill(self, bucket: _Decided, chosen: list[Exemplar]) -> list[Counter[str]]:
+        """Add the exemplars to the bucket; their TF-IDF documents (tracker.matching.tfidf.document)."""
         self.version += 1
         if not chosen:
-            return
+            return []
         texts = [f"{e.title}. {e.summary}" if e.summary else e.title for e in chosen]
+        stems = [analyse(t).stems for t in texts]
         bucket.exemplars += chosen
         bucket._centroid = None
-        bucket.stems += [_stems(t) for t in texts]
+        bucket.stems += [frozenset(s) for s in stems]
         vectors = self.embed(texts)
         if vectors is not None:
             bucket.vectors = vectors if bucket.vectors is None else np.vstack([bucket.vectors, vectors])
+        return [document(s) for s in stems]
 
     def remove(self, key: str) -> None:
         self.version += 1
         self.examples.pop(key, None)
         self.confirmed.pop(key, None)
         self.rejected.pop(key, None)
+        self.tfidf.remove(key)
         self._pending_profiles.pop(key, None)
         if key in self._profile_keys and self._profile_vectors is not None:
             keep = [i for i, k in enumerate(self._profile_keys) if k != key]
@@ -258,6 +267,22 @@ class PairRow:
     confirmed: list[tuple[Exemplar, float]]  # nearest confirmed exemplars (with cosine), nearest first
     rejected: tuple[Exemplar, float] | None  # the nearest rejected exemplar
     examples: list[tuple[Exemplar, float]] = field(default_factory=list)  # nearest profile examples
+    tfidf: float | None = None  # cosine with the TF-IDF centroid of the examples and confirmed items
+    # the item's words that weigh most in that centroid, and how many documents it holds (worked out only for the
+    # rows an editor is shown)
+    tfidf_words: Callable[[], tuple[list[str], int]] = field(default=lambda: ([], 0))
+
+
+def _no_words() -> tuple[list[str], int]:
+    return [], 0
+
+
+def _shared_words(store: ExemplarStore, vector: dict[str, float], key: str,
+                  words: dict[str, str]) -> Callable[[], tuple[list[str], int]]:
+    def shared() -> tuple[list[str], int]:
+        terms = store.tfidf.shared_terms(vector, key)
+        return [" ".join(words.get(s, s) for s in term.split()) for term in terms], store.tfidf.members(key)
+    return shared
 
 
 def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligible: Sequence[str]) -> list[PairRow]:
@@ -275,6 +300,9 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
     best_example = store.best("examples", vector, stems, item.evidence_id, allowed)
     by_examples = [key for key, _ in matcher.example_index.candidates(analysed.tokens, 10) if key in allowed]
     example_rank = {key: rank for rank, key in enumerate(by_examples)}
+    item_stems = analysed.analysed or analyse(text)
+    tfidf_vector = store.tfidf.vector(document(item_stems.stems))
+    tfidf = store.tfidf.cosines(tfidf_vector, item.evidence_id, allowed)
 
     # Candidates: the lexical stage's, plus what the embedding and the editors' exemplars propose on their own.
     order = [key for key, _ in bm25]
@@ -282,6 +310,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
     order += sorted(best_confirmed, key=lambda k: (-best_confirmed[k], k))[:CANDIDATES_BY_EMBEDDING]
     order += sorted(best_example, key=lambda k: (-best_example[k], k))[:CANDIDATES_BY_EMBEDDING]
     order += by_examples[:CANDIDATES_BY_EXAMPLE_WORDS]
+    order += sorted(tfidf, key=lambda k: (-tfidf[k], k))[:CANDIDATES_BY_TFIDF]
     candidates = list(dict.fromkeys(order))
 
     common = matcher.index.common_tokens(analysed.tokens)
@@ -300,6 +329,8 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
     top_cosine = max(cosines.values(), default=0.0)
     top_confirmed = max(best_confirmed.values(), default=0.0)
     top_example = max(best_example.values(), default=0.0)
+    top_tfidf = max(tfidf.values(), default=0.0)
+    words = dict(zip(item_stems.stems, item_stems.raw, strict=True))  # a stem as the item wrote it
     item_negation = negation(text)
 
     rows = []
@@ -331,6 +362,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
             e_cos, (e_cos - top_example) if examples else 0.0, e_overlap,
             float(e_centre @ vector) if e_centre is not None else 0.0,
             1.0 / (example_rank[key] + 1) if key in example_rank else 0.0,
+            tfidf.get(key, 0.0), (tfidf[key] - top_tfidf) if key in tfidf else 0.0,
         )
         assert len(features) == len(FEATURES)
         nearest = [(conf_bucket.exemplars[i], s) for s, i in confirmed[:KNN]] if conf_bucket else []
@@ -361,7 +393,8 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
         near_rejected = (rejected_bucket.exemplars[rejected[0][1]], r_cos) if rejected and rejected_bucket else None
         rows.append(PairRow(key, features, stance_features, explanation,
                             cosines.get(key) if vector is not None else None, nearest, near_rejected,
-                            nearest_examples))
+                            nearest_examples, tfidf.get(key),
+                            _shared_words(store, tfidf_vector, key, words) if key in tfidf else _no_words))
     return rows
 
 
@@ -369,6 +402,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
 # the raw one; word overlap without embeddings).
 NAMED_CONFIRMED = 0.4
 NAMED_REJECTED = 0.4
+NAMED_TFIDF = 0.15  # TF-IDF cosine with a centroid, which runs far lower than a cosine with one text
 
 
 def _short(title: str, limit: int = 80) -> str:
@@ -385,6 +419,7 @@ def describe(row: PairRow, probability: float, stance: str, stance_probabilities
     rejected = row.rejected if row.rejected and row.rejected[1] >= NAMED_REJECTED else None
     examples = [(e, s) for e, s in row.examples if s >= NAMED_CONFIRMED][:1]
     names = ", ".join(m["entity"] for m in explanation.get("entities", []))
+    tfidf_words, tfidf_documents = row.tfidf_words()
     words = ", ".join(m["term"] for m in explanation.get("terms", [])[:4])
     parts = [
         f"names {names}" if names else "",
@@ -393,6 +428,8 @@ def describe(row: PairRow, probability: float, stance: str, stance_probabilities
         else "",
         *(f"close to confirmed item '{_short(e.title)}' ({e.stance}, {s:.2f})" for e, s in confirmed),
         *(f"like the profile's example '{_short(e.title)}' ({e.stance}, {s:.2f})" for e, s in examples),
+        f"worded like its examples and confirmed items ({', '.join(tfidf_words)}; {row.tfidf:.2f})"
+        if row.tfidf is not None and row.tfidf >= NAMED_TFIDF and tfidf_words else "",
         f"resembles rejected item '{_short(rejected[0].title)}' ({rejected[1]:.2f})" if rejected else "",
     ]
     votes = [e.stance for e, _ in row.confirmed]
@@ -413,6 +450,8 @@ def describe(row: PairRow, probability: float, stance: str, stance_probabilities
                 "similarity": round(row.rejected[1], 3)},
             "examples": [{"text": e.title, "stance": e.stance, "similarity": round(s, 3)} for e, s in row.examples[:3]],
         },
+        "tfidf": None if row.tfidf is None else {"cosine": round(row.tfidf, 3), "words": tfidf_words,
+                                                 "documents": tfidf_documents},
         "stance": {"suggested": stance, "probabilities": {k: round(v, 3) for k, v in stance_probabilities.items()},
                    "why": why_stance},
         "features": {name: round(x, 4) for name, x in zip(FEATURES, row.features, strict=True)},

@@ -240,7 +240,7 @@ class Matcher:
         tokens = (*(f for f in features if " " not in f), *entities)
         features.update(entities)
         published = _utc_naive(item.published) if item.published else None
-        return ItemFeatures(frozenset(features), tuple(tokens), entities, published)
+        return ItemFeatures(frozenset(features), tuple(tokens), entities, published, analysed)
 
     def _eligible(self, proposition_id: str, published: datetime | None) -> bool:
         cutoff = self._cutoffs.get(proposition_id)

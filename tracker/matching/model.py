@@ -43,6 +43,10 @@ FEATURES: tuple[str, ...] = (
     "example_overlap",  # word overlap (Jaccard of stems) with the nearest example
     "example_centroid",  # cosine to the mean of the proposition's examples
     "example_bm25_top",  # 1/(rank+1) of the proposition in a BM25 index of its examples' words (0 when unranked)
+    # The TF-IDF centroid (stems and stem pairs) of the examples and the editors' confirmed items together, so
+    # every confirmation moves it (tracker.matching.tfidf)
+    "example_tfidf",  # cosine with the proposition's centroid (0 without examples or confirmed items)
+    "example_tfidf_gap",  # that minus the item's best over propositions (<= 0; 0 without)
 )
 
 STANCES: tuple[str, ...] = ("supports", "contradicts", "context")

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from tracker.matching.profile import MatchProfile, Term
+from tracker.matching.text import Analysed
 
 PARTIAL_PHRASE = 0.6  # all words of a phrase present but not adjacent
 PARTIAL_CUE = 0.4  # a stance cue of 3+ words with at most one missing
@@ -47,6 +48,7 @@ class ItemFeatures:
     tokens: tuple[str, ...]  # stems plus entity ids (what BM25 sees)
     entities: Mapping[str, tuple[str, bool]]  # entity id -> (word that named it, found by typo tolerance)
     published: datetime | None
+    analysed: Analysed | None = None  # the text's stems and words in order
 
 
 def _hit(term: Term, features: frozenset[str]) -> float:
