@@ -104,7 +104,7 @@ def by_role(found: list[tuple[str, str]]) -> dict[str, list[str]]:
 @pytest.mark.parametrize("filters", [{}, {"min_score": "0.6"}, {"max_score": "0.65"}])
 def test_the_queue_page_its_count_and_its_probe_seek_by_score(engine: sa.Engine, filters: dict[str, str]) -> None:
     found = plans(engine, lambda: review._queue(engine, filters))
-    assert [role(s) for s, _ in found] == ["count", "keys", "rows", "keys"]  # the page's, the previous probe's
+    assert [role(s) for s, _ in found] == ["count", "keys", "rows"]  # the first page: no page before it to probe
     assert_no_walk(found)
     for statement, plan in found:
         if role(statement) != "rows":
@@ -119,7 +119,10 @@ def test_few_items_are_read_from_their_side(engine: sa.Engine, filters: dict[str
     """Feed and date filters selecting up to FEW_ITEMS items: every statement seeks per item, from the covering
     evidence indexes into ix_matches_evidence_state_score; nothing is walked best first."""
     found = plans(engine, lambda: review._queue(engine, filters))
-    assert [role(s) for s, _ in found] == ["items", "count", "keys", "rows", "keys"]
+    later = plans(engine, lambda: review._queue(engine, {**filters, "after": paging.encode(0.65, "m-p-a-0")}))
+    assert [role(s) for s, _ in found] == ["items", "count", "keys", "rows"]
+    assert [role(s) for s, _ in later] == ["items", "count", "keys", "rows", "keys"]  # and a probe for the previous
+    found += later
     assert_no_walk(found)
     for statement, plan in found:
         assert "ix_matches_state_score" not in plan, (statement, plan)
@@ -129,16 +132,21 @@ def test_few_items_are_read_from_their_side(engine: sa.Engine, filters: dict[str
             assert "COVERING INDEX ix_matches_evidence_state_score (evidence_id=? AND state=?" in plan, plan
 
 
-def test_many_items_are_tested_best_first_inside_the_index(engine: sa.Engine,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_items_are_tested_best_first(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than FEW_ITEMS items: best first. The count tests each suggestion against the list of the items inside
+    the index; the page and its probe, short walks, look each one's item up instead of building that list."""
     monkeypatch.setattr(review, "FEW_ITEMS", 1)
-    found = plans(engine, lambda: review._queue(engine, {"feed": "wire", "min_score": "0.55"}))
+    found = plans(engine, lambda: review._queue(engine, {"feed": "wire", "min_score": "0.55",
+                                                         "after": paging.encode(0.7, "m-p-a-2")}))
     assert [role(s) for s, _ in found] == ["items", "count", "keys", "rows", "keys"]
     assert_no_walk(found)
     for statement, plan in found:
         if role(statement) in ("count", "keys"):
             assert "COVERING INDEX ix_matches_state_score (state=? AND score" in plan, (statement, plan)
+        if role(statement) == "count":
             assert "LIST SUBQUERY" in plan and "COVERING INDEX ix_evidence_feed_published" in plan, plan
+        if role(statement) == "keys":
+            assert "CORRELATED SCALAR SUBQUERY" in plan and "sqlite_autoindex_evidence_1 (evidence_id=?)" in plan
     assert [s.id for s in review._queue(engine, {"feed": "wire", "min_score": "0.55"}).items] == [
         "m-p-a-2", "m-p-b-2", "m-p-a-1", "m-p-b-1"]
 
@@ -189,7 +197,7 @@ def test_the_page_probes_seek_whatever_the_filters(engine: sa.Engine, filters: d
     bulk(engine)
     found = statements(engine, lambda: review._queue(engine, {**filters, **page}))
     keys = [(s, p) for s, p in found if role(s) == "keys"]
-    assert len(keys) == (2 if review._queue(engine, {**filters, **page}).items else 1)
+    assert len(keys) == (2 if page and review._queue(engine, {**filters, **page}).items else 1)
     assert all(work(engine, *probe) < 10 for probe in keys[1:]), keys[1]
     assert work(engine, *keys[0]) < 130, keys[0]  # the page itself: 51 rows from its place in the queue
 
@@ -267,12 +275,14 @@ QUEUE_FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("few_items", [10_000, 0], ids=["from-the-items", "best-first"])
-def test_pages_walk_the_selection_in_order_both_ways(database_url: str, few_items: int,
+@pytest.mark.parametrize(("few_items", "count_cap"), [(10_000, 1000), (10_000, 5), (0, 1000)],
+                         ids=["from-the-items", "best-first-testing-a-list", "best-first-looking-up"])
+def test_pages_walk_the_selection_in_order_both_ways(database_url: str, few_items: int, count_cap: int,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Whichever side the queue is read from, on SQLite and PostgreSQL: the pages forwards and backwards are the
     selected suggestions best first (ties on the score by match id), each once, and the count is theirs."""
     monkeypatch.setattr(review, "FEW_ITEMS", few_items)
+    monkeypatch.setattr(review, "COUNT_CAP", count_cap)
     monkeypatch.setattr(review, "PAGE_SIZE", 7)
     engine = make_engine(database_url)
     items = [{"evidence_id": f"ev-{n:02d}", "title": f"Item {n}", "title_key": f"item {n}",

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 
 from tracker.domain.errors import DomainError
 from tracker.domain.user import User, allows, token_hash
@@ -35,6 +36,7 @@ from tracker.queries.review import BEST_FIRST
 from tracker.repository.errors import Invalid
 from tracker.repository.unit_of_work import NotFound, Tracker
 from tracker.store import ConcurrencyError, EventStore
+from tracker.store.schema import events
 from tracker.web import sessions
 from tracker.web.render import render
 
@@ -309,15 +311,18 @@ def _selected_items(filters: dict[str, str]) -> sa.Select[Any] | None:
 
 
 def _narrowed(query: sa.Select[Any], filters: dict[str, str], items: sa.Select[Any] | None,
-              key: tuple[tuple[SortKey, ...], tuple[Any, ...]] | None = None, items_first: bool = False,
+              key: tuple[tuple[SortKey, ...], tuple[Any, ...]] | None = None, membership: str = "test",
               ) -> sa.Select[Any]:
     """The filters on matches only, the feed and date ones as membership of the selected items; with `key` (an
-    order and a suggestion's key in it), only the suggestions after that one.
+    order and a suggestion's key in it), only the suggestions after that one. `membership`: "seek" reads from
+    the items' side (a seek per item), "test" tests each suggestion walked against the list of items, "exists"
+    looks each suggestion's item up instead (no list to build: cheaper for a short walk among many items).
 
     The score is bounded once on each side, the tighter of the filter's bound and the key's: paging.after's OR
     alone hides the score range from SQLite, which then walked every suggestion (0.5 s a page on
     benchmarks/api.py's store), and of two bounds on one side SQLite may seek with the looser one (min_score's:
     every suggestion between it and the page walked)."""
+    items_first = membership == "seek"
     low, high = _number(filters.get("min_score")), _number(filters.get("max_score"))
     if key is not None:
         order, values = key
@@ -343,7 +348,9 @@ def _narrowed(query: sa.Select[Any], filters: dict[str, str], items: sa.Select[A
         query = query.where(paging.after(order, values))
     if filters.get("proposition"):
         query = query.where(matches.c.proposition_id == filters["proposition"])
-    if items is not None:
+    if items is not None and membership == "exists":
+        query = query.where(items.where(evidence.c.evidence_id == matches.c.evidence_id).exists())
+    elif items is not None:
         # From the items, SQLite seeks ix_matches_evidence_state_score once per item in the list. Otherwise the
         # membership is only tested, on an expression, so SQLite cannot choose that seek (it has no statistics and
         # took a list of 100 items for a short one) and walks best first, or one proposition's index.
@@ -354,11 +361,16 @@ def _narrowed(query: sa.Select[Any], filters: dict[str, str], items: sa.Select[A
 
 @dataclass(frozen=True)
 class _Plan:
-    """How the page and its probes read: `items` the selected items (None: no feed or date filter); `from_items`
-    drives them from those items instead of best first (the items are few, and so is what they select)."""
+    """How the page and its probes read: `items` the selected items (None: no feed or date filter); `membership`
+    (see _narrowed): "seek" when the items are few and so is what they select, "exists" when they are many (a
+    large share of the queue: the walk best first is short, shorter than building their list), else "test"."""
 
     items: sa.Select[Any] | None
-    from_items: bool
+    membership: str
+
+    @property
+    def from_items(self) -> bool:
+        return self.membership == "seek"
 
 
 def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
@@ -367,9 +379,10 @@ def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
 
     Statements: with feed or date filters (and no proposition), a capped count of the items they select; the
     capped count of suggestions; the page's keys (one more than a page, so the side it reads towards needs no
-    probe); the page's rows by id; a probe for a page on the other side. Without those filters, or with many items,
-    best first: ix_matches_state_score, whose entries carry evidence_id, so testing an item's membership does not
-    leave the index. With few items (FEW_ITEMS), from the items: a seek per item, and the page sorted."""
+    probe); the page's rows by id; a probe for a page on the other side (none on the first page, which starts at
+    the top). Without those filters, or with many items, best first: ix_matches_state_score, whose entries carry
+    evidence_id, so testing an item's membership does not leave the index. With few items (FEW_ITEMS), from the
+    items: a seek per item, and the page sorted."""
     backwards = tuple(SortKey(k.column, k.type, not k.descending) for k in BEST_FIRST)
     order, key, bad = BEST_FIRST, None, False
     try:
@@ -389,16 +402,17 @@ def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
             few = found <= FEW_ITEMS
         # Many items: best first (each suggestion's item tested in the index), which finds COUNT_CAP + 1 soon; a
         # seek per item would cost one per item even when a high min_score leaves them no suggestion.
-        counted = _narrowed(sa.select(matches.c.match_id), filters, items, items_first=few).limit(COUNT_CAP + 1)
+        counted = _narrowed(sa.select(matches.c.match_id), filters, items,
+                            membership="seek" if few else "test").limit(COUNT_CAP + 1)
         if items is not None and not few:
             counted = counted.order_by(matches.c.score.desc())
         total = connection.execute(sa.select(sa.func.count()).select_from(counted.subquery())).scalar_one()
         # From the items only when what they select is small too: then the sort is of at most COUNT_CAP rows.
-        plan = _Plan(items, few and total <= COUNT_CAP)
+        plan = _Plan(items, "seek" if few and total <= COUNT_CAP else "test" if few else "exists")
 
         def keys(keys: tuple[SortKey, ...], key: tuple[Any, ...] | None, limit: int) -> list[Any]:
             query = _narrowed(sa.select(matches.c.match_id, matches.c.score), filters, plan.items,
-                              None if key is None else (keys, key), plan.from_items)
+                              None if key is None else (keys, key), plan.membership)
             if plan.from_items:
                 # An expression SQLite cannot read in order from ix_matches_state_score, so it seeks per item
                 # (ix_matches_evidence_state_score) and sorts what it found, instead of walking best first.
@@ -438,7 +452,8 @@ def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
                 following = beyond(last, BEST_FIRST)
             else:
                 following = paging.encode(last.score, last.match_id) if further else None
-                preceding = beyond(first, backwards)
+                # The first page starts at the top of the queue: nothing can come before it.
+                preceding = beyond(first, backwards) if key is not None else None
     items_found = [Suggestion(r.match_id, r.score, r.suggested_stance, explanation_in_words(r.explanation), r.title,
                               r.link, r.feed, r.published_at, r.summary, r.proposition_id, r.statement, r.status,
                               r.version)
@@ -457,6 +472,28 @@ def _proposition_ids(engine: sa.Engine) -> list[str]:
         return list(connection.execute(sa.select(propositions.c.proposition_id).where(
             propositions.c.status.not_in(("withdrawn",))).order_by(propositions.c.proposition_id).limit(1000)
         ).scalars())
+
+
+@dataclass(frozen=True)
+class _Choices:
+    """The queue form's feed list and the datalist of proposition ids (markup), as of the log's head."""
+
+    head: int
+    feeds: list[str]
+    proposition_options: Markup
+
+
+def _choices(request: Request, engine: sa.Engine) -> _Choices:
+    """Read again only when the log has moved (every write appends to it): the two queries and the 1,000 options
+    were about 15 ms of every queue page (most of it Jinja's loop over the ids), for lists that rarely change."""
+    with engine.connect() as connection:
+        head = connection.execute(sa.select(sa.func.max(events.c.position))).scalar() or 0
+    cached: _Choices | None = getattr(request.app.state, "review_choices", None)
+    if cached is not None and cached.head == head:
+        return cached
+    options = Markup("".join(f'<option value="{escape(pid)}">' for pid in _proposition_ids(engine)))
+    found = request.app.state.review_choices = _Choices(head, _feeds(engine), options)
+    return found
 
 
 def _filters(values: Any) -> dict[str, str]:
@@ -480,8 +517,9 @@ def _queue_page(request: Request, user: User, session: Session, filters: dict[st
     pages = {"next": page.next and PREFIX + "?" + urlencode({**narrowing, "after": page.next}),
              "previous": page.previous and PREFIX + "?" + urlencode({**narrowing, "before": page.previous}),
              "first": PREFIX + ("?" + urlencode(narrowing) if narrowing else "")}
+    choices = _choices(request, engine)
     return _html("review_queue.html", status_code, user=user, csrf=session.csrf, items=page.items, total=page.total,
-                 pages=pages, filters=filters, feeds=_feeds(engine), proposition_ids=_proposition_ids(engine),
+                 pages=pages, filters=filters, feeds=choices.feeds, proposition_options=choices.proposition_options,
                  count_cap=COUNT_CAP, editor=allows(user.role, "editor"), message=message, conflict=conflict,
                  stances=STANCES)
 
