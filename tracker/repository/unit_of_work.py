@@ -215,15 +215,16 @@ class UnitOfWork:
         if not events:
             return []
         new = fold(kind.evolve, events, loaded.state)
-        recorded = self.tx.append(
-            stream_id, loaded.version, to_new_events(events, occurred_at), actor=actor or self.actor,
-            causation_id=self.causation_id, correlation_id=self.correlation_id,
-        )
-        if defer_read_models or stream_id in self._deferred:
-            held = self._deferred.get(stream_id, (None, []))[1]
-            self._deferred[stream_id] = (new, held + recorded)
-        else:
-            readmodels.apply(self.tx.connection, recorded, new)
+        with self.tx.pipelined():  # PostgreSQL: the events and their read-model rows in one round trip
+            recorded = self.tx.append(
+                stream_id, loaded.version, to_new_events(events, occurred_at), actor=actor or self.actor,
+                causation_id=self.causation_id, correlation_id=self.correlation_id,
+            )
+            if defer_read_models or stream_id in self._deferred:
+                held = self._deferred.get(stream_id, (None, []))[1]
+                self._deferred[stream_id] = (new, held + recorded)
+            else:
+                readmodels.apply(self.tx.connection, recorded, new)
         self._loaded[stream_id] = Loaded(new, recorded[-1].stream_version)
         self._hashes[stream_id] = recorded[-1].hash
         self.recorded.extend(recorded)
@@ -240,18 +241,22 @@ class UnitOfWork:
         the same transaction, envelope and history rows as every command. Aggregates go through execute()."""
         if kind_of(stream_id) is not None:
             raise ValueError(f"{stream_id} belongs to an aggregate: use execute() with a command")
-        recorded = self.tx.append(
-            stream_id, expected_version, to_new_events(events), actor=actor or self.actor,
-            causation_id=self.causation_id, correlation_id=self.correlation_id,
-        )
-        readmodels.apply(self.tx.connection, recorded, None)
+        with self.tx.pipelined():
+            recorded = self.tx.append(
+                stream_id, expected_version, to_new_events(events), actor=actor or self.actor,
+                causation_id=self.causation_id, correlation_id=self.correlation_id,
+            )
+            readmodels.apply(self.tx.connection, recorded, None)
         self.recorded.extend(recorded)
         return recorded
 
     def flush(self) -> None:
         """Write the deferred read-model rows; runs inside the unit's transaction, before it commits."""
-        for state, recorded in self._deferred.values():
-            readmodels.apply(self.tx.connection, recorded, state)
+        if not self._deferred:
+            return
+        with self.tx.pipelined():
+            for state, recorded in self._deferred.values():
+                readmodels.apply(self.tx.connection, recorded, state)
         self._deferred.clear()
 
 

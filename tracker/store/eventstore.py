@@ -29,6 +29,7 @@ from tracker.store.upcasters import UPCASTERS, upcast
 
 # Any constant will do, as long as every writer uses the same one.
 APPEND_LOCK_KEY = 0x7472_6163  # "trac"
+LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
 
 _COLUMNS = (
     events.c.position, events.c.event_id, events.c.stream_id, events.c.stream_version,
@@ -126,36 +127,112 @@ def new_event_ids(count: int) -> list[str]:
     """
     millis = time.time_ns() // 1_000_000
     start = int.from_bytes(os.urandom(10), "big") >> 7  # 73 random bits
+    return _event_ids(millis, start, count)
+
+
+def _event_ids(millis: int, start: int, count: int) -> list[str]:
+    """The ids for counters start..start+count-1: the text before the last 12 hex digits (48 bits) is the same
+    for long runs of the counter, so it is formatted once per run."""
     ids = []
+    run = -1
+    prefix = ""
     for n in range(start, start + count):
-        value = (millis << 80) | 0x7 << 76 | (n >> 62) << 64 | 0b10 << 62 | (n & 0x3FFF_FFFF_FFFF_FFFF)
-        h = f"{value:032x}"
-        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+        if n >> 48 != run:
+            run = n >> 48
+            value = (millis << 80) | 0x7 << 76 | (n >> 62) << 64 | 0b10 << 62 | (n & 0x3FFF_FFFF_FFFF_FFFF)
+            h = f"{value:032x}"
+            prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
+        ids.append(f"{prefix}{n & 0xFFFF_FFFF_FFFF:012x}")
     return ids
 
 
 class Transaction:
-    """One write transaction holding the append lock; several streams may be appended to."""
+    """One write transaction holding the append lock; several streams may be appended to.
 
-    def __init__(self, connection: sa.Connection) -> None:
-        self.connection = connection
+    On PostgreSQL the advisory lock is taken with the transaction's first statement, in one round trip with
+    it (psycopg pipeline: BEGIN, the lock, the head of the log and, when a stream is read first, that stream):
+    before anything else runs in the transaction, since `connection` and `cursor` take it first too.
+    """
+
+    def __init__(self, connection: sa.Connection, *, lock_pending: bool = False) -> None:
+        self._connection = connection
+        self._lock_pending = lock_pending
         self._head: tuple[int, str] | None = None
         self._sql = sql_for(connection)
         self._cursor: Any = None
         # Stream versions learnt in this transaction; valid while it holds the append lock.
         self._versions: dict[str, int] = {}
+        self._appending: tuple[str, int, int] = ("", 0, 0)  # the last append, for a conflict found at a sync
+
+    @property
+    def connection(self) -> sa.Connection:
+        """The transaction's connection, holding the append lock."""
+        if self._lock_pending:
+            self._lock()
+        return self._connection
 
     @property
     def cursor(self) -> Any:
+        if self._lock_pending:
+            self._lock()
         if self._cursor is None:
-            self._cursor = dbapi_cursor(self.connection)
+            self._cursor = dbapi_cursor(self._connection)
         return self._cursor
+
+    def _lock(self, query: str | None = None, params: Sequence[Any] = ()) -> Any:
+        """Take the append lock and read the head of the log, with `query` after them, in one round trip;
+        returns the cursor of `query` (results fetched)."""
+        driver = self._connection.connection.driver_connection
+        assert driver is not None
+        with driver.pipeline():
+            driver.cursor().execute(LOCK_SQL, (APPEND_LOCK_KEY,))
+            head = driver.cursor()
+            head.execute(self._sql["head"])
+            extra = None
+            if query is not None:
+                extra = driver.cursor()
+                extra.execute(query, params)
+        self._lock_pending = False
+        row = head.fetchone()
+        self._head = (row[0], row[1]) if row else (0, GENESIS_HASH)
+        return extra
+
+    def _query(self, name: str, params: Sequence[Any]) -> Any:
+        """Run one of the store's statements under the append lock; the cursor holding its rows."""
+        if self._lock_pending:
+            return self._lock(self._sql[name], params)
+        cursor = self.cursor
+        cursor.execute(self._sql[name], params)
+        return cursor
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Statements inside go to PostgreSQL together (one round trip for an append and its read models).
+
+        Only DBAPI cursors may run inside (no SQLAlchemy statement: it would not see its results); a
+        statement whose rows are fetched inside is sent at once with those before it. A write that fails
+        raises when the block ends: a duplicate (stream, version) or position as ConcurrencyError, as in
+        append(). On SQLite this does nothing.
+        """
+        if self._connection.dialect.name == "sqlite":
+            yield
+            return
+        if self._lock_pending:
+            self._lock()
+        driver = self._connection.connection.driver_connection
+        assert driver is not None
+        try:
+            with driver.pipeline():
+                yield
+        except self._connection.dialect.loaded_dbapi.IntegrityError as error:
+            if getattr(getattr(error, "diag", None), "table_name", None) != "events":
+                raise
+            stream_id, expected, version = self._appending
+            raise ConcurrencyError(stream_id, expected, version) from error
 
     def _log_head(self) -> tuple[int, str]:
         if self._head is None:
-            cursor = self.cursor
-            cursor.execute(self._sql["head"])
-            row = cursor.fetchone()
+            row = self._query("head", ()).fetchone()
             self._head = (row[0], row[1]) if row else (0, GENESIS_HASH)
         return self._head
 
@@ -163,17 +240,13 @@ class Transaction:
         known = self._versions.get(stream_id)
         if known is not None:
             return known
-        cursor = self.cursor
-        cursor.execute(self._sql["version"], (stream_id,))
-        version = cursor.fetchone()[0] or 0
+        version = self._query("version", (stream_id,)).fetchone()[0] or 0
         self._versions[stream_id] = version
         return version
 
     def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
         """One stream from a version on, read under the append lock (so nothing can follow unseen)."""
-        cursor = self.cursor
-        cursor.execute(self._sql["stream_from"], (stream_id, from_version))
-        recorded = decode_rows(cursor.fetchall())
+        recorded = decode_rows(self._query("stream_from", (stream_id, from_version)).fetchall())
         if recorded:
             self._versions[stream_id] = recorded[-1].stream_version
         elif from_version <= 1:
@@ -219,12 +292,13 @@ class Transaction:
             ))
             prev_hash = digest
         cursor = self.cursor
+        self._appending = (stream_id, expected_version or 0, version)
         try:
             if len(rows) == 1:
                 cursor.execute(self._sql["insert"], rows[0])
             else:
                 cursor.executemany(self._sql["insert"], rows)
-        except self.connection.dialect.loaded_dbapi.IntegrityError as error:  # a writer that bypassed the lock
+        except self._connection.dialect.loaded_dbapi.IntegrityError as error:  # a writer that bypassed the lock
             raise ConcurrencyError(stream_id, expected_version or 0, version) from error
         self._head = (position, prev_hash)
         self._versions[stream_id] = version
@@ -249,9 +323,9 @@ class EventStore:
             self.engine.connect().execution_options(**WRITE) as connection,
             connection.begin(),
         ):
-            if not self._sqlite:
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
-            yield Transaction(connection)
+            # SQLite took its write lock at BEGIN IMMEDIATE; PostgreSQL's advisory lock goes with the first
+            # statement (Transaction._lock).
+            yield Transaction(connection, lock_pending=not self._sqlite)
 
     def append(
         self,
