@@ -90,7 +90,8 @@ def role(statement: str) -> str:
     """Which of _queue's statements this is: items (the capped count of the items the feed and date filters
     select), count, keys (the page's, then the probe's: match ids and scores in order) or rows (the page's)."""
     if statement.startswith("SELECT count(*)"):
-        return "items" if "FROM (SELECT evidence.evidence_id" in statement else "count"
+        # SELECT count(*) AS count_1 FROM (SELECT evidence.evidence_id ...: the items' count
+        return "items" if statement.split()[5:7] == ["(SELECT", "evidence.evidence_id"] else "count"
     return "rows" if "LEFT OUTER JOIN" in statement else "keys"
 
 
@@ -149,6 +150,19 @@ def test_many_items_are_tested_best_first(engine: sa.Engine, monkeypatch: pytest
             assert "CORRELATED SCALAR SUBQUERY" in plan and "sqlite_autoindex_evidence_1 (evidence_id=?)" in plan
     assert [s.id for s in review._queue(engine, {"feed": "wire", "min_score": "0.55"}).items] == [
         "m-p-a-2", "m-p-b-2", "m-p-a-1", "m-p-b-1"]
+
+
+@pytest.mark.parametrize("filters", [{"feed": "wire"}, {"published_after": "2026-01-01", "max_score": "0.65"}])
+def test_many_items_with_a_wide_score_range_are_counted_from_their_side(engine: sa.Engine, filters: dict[str, str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many items and a score range leaving them most of their suggestions: the count reads the items in a plain
+    list (no index of thousands built) and seeks each one's suggestions until it has COUNT_CAP + 1."""
+    monkeypatch.setattr(review, "FEW_ITEMS", 1)
+    found = plans(engine, lambda: review._queue(engine, filters))
+    ((statement, plan),) = [(s, p) for s, p in found if role(s) == "count"]
+    assert "MATERIALIZE selected" in plan and "LIST SUBQUERY" not in plan, plan
+    assert "COVERING INDEX ix_matches_evidence_state_score (evidence_id=? AND state=?" in plan, plan
+    assert review._queue(engine, filters).total == (6 if "feed" in filters else 4)
 
 
 def test_a_later_page_seeks_by_score(engine: sa.Engine) -> None:

@@ -293,6 +293,7 @@ ITEM_FILTERS = ("feed", "published_after", "published_before")
 # Up to this many items selected by the feed and date filters, the queue is read from the items' side: a seek per
 # item in ix_matches_evidence_state_score. Beyond it, best first, each suggestion tested against the set of items.
 FEW_ITEMS = 2000
+WIDE_SCORES = 0.5  # a min_score..max_score range at least this wide counts from the items' side even when many
 
 
 def _selected_items(filters: dict[str, str]) -> sa.Select[Any] | None:
@@ -400,12 +401,24 @@ def _queue(engine: sa.Engine, filters: dict[str, str]) -> QueuePage:
             found = connection.execute(sa.select(sa.func.count()).select_from(
                 items.limit(FEW_ITEMS + 1).subquery())).scalar_one()
             few = found <= FEW_ITEMS
-        # Many items: best first (each suggestion's item tested in the index), which finds COUNT_CAP + 1 soon; a
-        # seek per item would cost one per item even when a high min_score leaves them no suggestion.
-        counted = _narrowed(sa.select(matches.c.match_id), filters, items,
-                            membership="seek" if few else "test").limit(COUNT_CAP + 1)
-        if items is not None and not few:
-            counted = counted.order_by(matches.c.score.desc())
+        # The count stops at COUNT_CAP + 1. From the items' side it does when the items are few, or when the score
+        # range leaves each item most of its suggestions (a few dozen items reach it: one feed of benchmarks/api.py's
+        # store, 5-15 ms best first, 1-3 ms so). With a narrow score range among many items, best first (each
+        # suggestion's item tested in the index), which finds them soon, where a seek per item could cost one per
+        # item of thousands that keep no suggestion.
+        wide = (_number(filters.get("max_score")) or 1.0) - (_number(filters.get("min_score")) or 0.0) >= WIDE_SCORES
+        if items is not None and not filters.get("proposition") and not few and wide:
+            # Not `IN (items)`: SQLite would index all the items first (20,000 of them: 20 ms). The LIMIT keeps
+            # it from flattening the subquery into a join it would start from matches; the items are read in a
+            # plain list and their suggestions sought one item after the other until COUNT_CAP + 1.
+            selected = items.limit(2**31 - 1).subquery("selected")
+            counted = _narrowed(sa.select(matches.c.match_id).select_from(
+                selected.join(matches, matches.c.evidence_id == selected.c.evidence_id)), filters, None)
+        else:
+            counted = _narrowed(sa.select(matches.c.match_id), filters, items, membership="seek" if few else "test")
+            if items is not None and not few:
+                counted = counted.order_by(matches.c.score.desc())
+        counted = counted.limit(COUNT_CAP + 1)
         total = connection.execute(sa.select(sa.func.count()).select_from(counted.subquery())).scalar_one()
         # From the items only when what they select is small too: then the sort is of at most COUNT_CAP rows.
         plan = _Plan(items, "seek" if few and total <= COUNT_CAP else "test" if few else "exists")
