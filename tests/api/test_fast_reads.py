@@ -186,3 +186,15 @@ def test_a_token_revoked_through_one_app_is_refused_at_once_by_another(api_any: 
             assert other.get("/propositions/p", headers=auth).status_code == 401
     finally:
         engine.dispose()
+
+
+def test_a_queue_page_after_a_cursor_seeks_to_it_in_the_index(api: Api) -> None:
+    """SQLite's plan: the score bound is part of the index search, so a deep page does not walk what came before."""
+    from tracker.queries.hot import queue_statement
+    from tracker.queries.paging import encode
+
+    text, params = queue_statement("suggested", None, 50, encode(0.5, "m-x"))
+    with api.store.engine.connect() as connection:
+        plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {text}",
+                                                                           tuple(params)))
+    assert "ix_matches_state_score (state=? AND score<?)" in plan, plan

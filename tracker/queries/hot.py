@@ -63,6 +63,23 @@ def _number(value: float | None) -> str:
     return repr(float(value))
 
 
+def queue_statement(state: str, proposition_id: str | None, limit: int, cursor: str | None) -> tuple[str, list[Any]]:
+    """The review queue's page query (with "?") and its parameters: one row more than the page, to know if there is
+    a next one."""
+    text = _QUEUE
+    params: list[Any] = [state]
+    if proposition_id:
+        text += " AND m.proposition_id = ?"
+        params.append(proposition_id)
+    if cursor:
+        score, match_id = decode(cursor, float | int, str)
+        # The first bound alone is what the index (state, score DESC, ...) can seek to: without it a deep page
+        # walked every suggestion before the cursor (344 ms at 400,000 in, 1.1 ms with it, SQLite).
+        text += " AND m.score <= ? AND (m.score < ? OR (m.score = ? AND m.match_id > ?))"
+        params += [score, score, score, match_id]
+    return text + " ORDER BY m.score DESC, m.match_id LIMIT ?", [*params, limit + 1]
+
+
 class HotReads:
     """The hot reads of one process over `engine` (see the module's docstring). Thread-safe: one lock around the
     connection; meant for short statements only."""
@@ -188,16 +205,7 @@ class HotReads:
         cursor: str | None = None,
     ) -> str:
         """GET /matches' answer (a MatchPage, as JSON text): the page review.review_queue gives."""
-        text = _QUEUE
-        params: list[Any] = [state]
-        if proposition_id:
-            text += " AND m.proposition_id = ?"
-            params.append(proposition_id)
-        if cursor:
-            score, match_id = decode(cursor, float | int, str)
-            text += " AND (m.score < ? OR (m.score = ? AND m.match_id > ?))"
-            params += [score, score, match_id]
-        rows = self.rows(text + " ORDER BY m.score DESC, m.match_id LIMIT ?", (*params, limit + 1))
+        rows = self.rows(*queue_statement(state, proposition_id, limit, cursor))
         more = len(rows) > limit
         rows = rows[:limit]
         items = ",".join([
