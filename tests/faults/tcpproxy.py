@@ -27,8 +27,14 @@ class TcpProxy:
     def down(self) -> None:
         """Close the listener (new connections are refused) and reset every open connection."""
         if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+            listener, self._listener = self._listener, None
+            try:
+                # Wakes the accept() blocked in _accept: a close alone leaves it listening until one more client
+                # arrives, so one connection made after down() still got through.
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
         with self._lock:
             pairs, self._pairs = self._pairs, []
         for pair in pairs:
@@ -45,6 +51,9 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # closed by down()
+            if self._listener is not listener:  # accepted while going down: refused like the rest
+                client.close()
+                return
             try:
                 server = socket.create_connection(self.target)
             except OSError:

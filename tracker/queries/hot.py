@@ -105,10 +105,11 @@ class HotReads:
         return driver
 
     def _drop(self) -> None:
-        proxy, self._proxy, self._driver = self._proxy, None, None
-        if proxy is not None:
+        # Closed on the driver itself: the detached pool proxy would first try a rollback on a broken connection.
+        driver, self._proxy, self._driver = self._driver, None, None
+        if driver is not None:
             try:
-                proxy.close()
+                driver.close()
             except Exception:  # noqa: BLE001 - it is broken already; a new one is opened next time
                 pass
 
