@@ -198,3 +198,23 @@ def test_a_queue_page_after_a_cursor_seeks_to_it_in_the_index(api: Api) -> None:
         plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {text}",
                                                                            tuple(params)))
     assert "ix_matches_state_score (state=? AND score<?)" in plan, plan
+
+
+def test_both_shapes_of_the_queue_query_give_the_same_pages(api_any: Api) -> None:
+    """PostgreSQL runs the nested shape, SQLite the flat one; on either database both give the same rows."""
+    from tracker.queries.hot import queue_statement
+    from tracker.queries.paging import encode
+
+    _seed_list(api_any)
+    hot = api_any.client.app.state.reads  # type: ignore[attr-defined]
+    for case in ({"state": "suggested"}, {"state": "suggested", "proposition_id": "b-quotes"}):
+        for limit in (1, 2, 50):
+            cursor = None
+            while True:
+                flat = hot.rows(*queue_statement(case["state"], case.get("proposition_id"), limit, cursor))
+                nested = hot.rows(*queue_statement(case["state"], case.get("proposition_id"), limit, cursor,
+                                                   nested=True))
+                assert [tuple(r) for r in flat] == [tuple(r) for r in nested], (case, limit, cursor)
+                if len(flat) <= limit:
+                    break
+                cursor = encode(flat[limit - 1][4], flat[limit - 1][0])

@@ -34,14 +34,22 @@ _STATEMENTS = {
     "detail": "SELECT version, supports, contradicts, context, awaiting_review, state FROM propositions "
               "WHERE proposition_id = ?",
 }
-# The review queue as tracker/queries/review.py's review_queue reads it: outer joins (a row is never lost), best
-# first (score descending, then match id).
-_QUEUE = (
-    "SELECT m.match_id, m.proposition_id, m.evidence_id, m.state, m.score, m.suggested_stance, m.stance, "
-    "m.automatic, m.explanation, e.title, e.link, e.feed, e.published_at, p.statement, p.status, p.version "
-    "FROM matches m LEFT OUTER JOIN evidence e ON e.evidence_id = m.evidence_id "
-    "LEFT OUTER JOIN propositions p ON p.proposition_id = m.proposition_id WHERE m.state = ?"
+# The review queue as tracker/queries/review.py's review_queue reads it: best first (score descending, then match
+# id), each match with its item and proposition by outer joins (a row is never lost; both are primary keys, so never
+# doubled). On PostgreSQL the page is chosen from `matches` alone first (NESTED): it planned the three-table join on
+# every run, about 2 ms of its CPU per page against 0.4 ms nested. SQLite plans either in microseconds and runs the
+# flat join faster (0.25 against 0.32 ms: no co-routine, no sort of the page).
+_QUEUE_COLUMNS = ("match_id, proposition_id, evidence_id, state, score, suggested_stance, stance, automatic, "
+                  "explanation")
+_QUEUE_JOINS = (
+    "LEFT OUTER JOIN evidence e ON e.evidence_id = m.evidence_id "
+    "LEFT OUTER JOIN propositions p ON p.proposition_id = m.proposition_id"
 )
+_QUEUE_SELECT = ("SELECT " + ", ".join(f"m.{c}" for c in _QUEUE_COLUMNS.split(", "))
+                 + ", e.title, e.link, e.feed, e.published_at, p.statement, p.status, p.version")
+FLAT = _QUEUE_SELECT + " FROM matches m " + _QUEUE_JOINS + " WHERE {where} ORDER BY {order} LIMIT ?"
+NESTED = (_QUEUE_SELECT + " FROM (SELECT " + _QUEUE_COLUMNS + " FROM matches m WHERE {where} ORDER BY {order} "
+          "LIMIT ?) m " + _QUEUE_JOINS + " ORDER BY {order}")
 _LIKE_ESCAPE = "/"
 
 
@@ -63,21 +71,23 @@ def _number(value: float | None) -> str:
     return repr(float(value))
 
 
-def queue_statement(state: str, proposition_id: str | None, limit: int, cursor: str | None) -> tuple[str, list[Any]]:
-    """The review queue's page query (with "?") and its parameters: one row more than the page, to know if there is
-    a next one."""
-    text = _QUEUE
+def queue_statement(state: str, proposition_id: str | None, limit: int, cursor: str | None,
+                    nested: bool = False) -> tuple[str, list[Any]]:
+    """The review queue's page query (with "?"; NESTED or FLAT) and its parameters: one row more than the page, to
+    know if there is a next one."""
+    where = ["m.state = ?"]
     params: list[Any] = [state]
     if proposition_id:
-        text += " AND m.proposition_id = ?"
+        where.append("m.proposition_id = ?")
         params.append(proposition_id)
     if cursor:
         score, match_id = decode(cursor, float | int, str)
         # The first bound alone is what the index (state, score DESC, ...) can seek to: without it a deep page
         # walked every suggestion before the cursor (344 ms at 400,000 in, 1.1 ms with it, SQLite).
-        text += " AND m.score <= ? AND (m.score < ? OR (m.score = ? AND m.match_id > ?))"
+        where.append("m.score <= ? AND (m.score < ? OR (m.score = ? AND m.match_id > ?))")
         params += [score, score, score, match_id]
-    return text + " ORDER BY m.score DESC, m.match_id LIMIT ?", [*params, limit + 1]
+    text = (NESTED if nested else FLAT).format(where=" AND ".join(where), order="m.score DESC, m.match_id")
+    return text, [*params, limit + 1]
 
 
 class HotReads:
@@ -206,7 +216,7 @@ class HotReads:
         cursor: str | None = None,
     ) -> str:
         """GET /matches' answer (a MatchPage, as JSON text): the page review.review_queue gives."""
-        rows = self.rows(*queue_statement(state, proposition_id, limit, cursor))
+        rows = self.rows(*queue_statement(state, proposition_id, limit, cursor, nested=not self.sqlite))
         more = len(rows) > limit
         rows = rows[:limit]
         items = ",".join([
