@@ -93,3 +93,34 @@ def test_a_stale_version_or_an_unknown_match_applies_nothing(database_url: str, 
         assert again.status_code == 303
         assert [e.event_type for e in _events(api, head)] == ["MatchRejected", "MatchRejected"]
         assert rebuild.check(api.store) == []
+
+
+def test_a_stream_folded_from_its_beginning_equals_evolve_and_leaves_cached_states_alone(sqlite_url: str) -> None:
+    """UnitOfWork folds a stream read from its beginning with evolve_owned (in place); the state equals evolve's
+    fold, and a state cached from it is not changed by the commands that follow."""
+    from tests.api.conftest import register, suggest
+    from tracker.domain import proposition as domain
+    from tracker.domain.events import Event, fold
+    from tracker.repository.unit_of_work import Tracker, proposition_stream
+    from tracker.store import EventStore
+    from tracker.store.engine import make_engine
+
+    engine = make_engine(sqlite_url)
+    tracker = Tracker(EventStore(engine))
+    register(tracker, "p-1")
+    for n in range(5):
+        suggest(tracker, "p-1", f"m-{n}", 0.5 + n / 10)
+    stream = proposition_stream("p-1")
+    expected = fold(domain.evolve, (Event(e.event_type, e.payload) for e in tracker.store.read_stream(stream)))
+    tracker.cache.clear()
+    with tracker.unit_of_work(actor="user:ed") as uow:
+        assert uow.load(stream).state == expected
+        uow.execute(stream, domain.RejectMatch(match_id="m-1", reason="no"))
+    cached = tracker.cache.get(stream)
+    assert cached is not None and cached[0].matches["m-1"].state == "rejected"
+    snapshot = {m: match.state for m, match in cached[0].matches.items()}
+    with tracker.unit_of_work(actor="user:ed") as uow:
+        uow.execute(stream, domain.RejectMatch(match_id="m-2", reason="no"))
+    assert {m: match.state for m, match in cached[0].matches.items()} == snapshot, "the cached state is untouched"
+    assert expected.matches["m-1"].state == "suggested"
+    engine.dispose()
