@@ -1,8 +1,9 @@
 """CPU per API read, in process, split by layer: the whole app (middleware included), the app without its
 middleware (the router alone), and the parts a read is made of timed on their own: the token check, the query,
 the serialisation (the SQLAlchemy queries and response models the routes used before, and the hot reads of
-tracker/queries/hot.py they use now, query and JSON together). No sockets, no uvicorn: each request is one call of the ASGI app in one event loop (as a worker
-runs it), so the figures are CPU of our code and the libraries under it.
+tracker/queries/hot.py they use now, query and JSON together). No sockets, no uvicorn: each request is one call
+of the ASGI app in one event loop (as a worker runs it), so the figures are CPU of our code and the libraries
+under it.
 
     .venv/bin/python benchmarks/api_profile.py --db STORE.db [--pg] [--requests 400] [--rounds 3] [--cprofile list]
 
