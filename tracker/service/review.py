@@ -66,6 +66,8 @@ def reject_selected(uow: UnitOfWork, selected: list[tuple[str, int | None]], rea
     nothing is applied. The owners are looked up in one query, and a proposition's read-model rows are written
     once, when the unit ends."""
     owners = propositions_of_matches(uow.connection, [match_id for match_id, _ in selected])
+    # Their streams in one query (each folded as load() would): 20 separate reads were half the request.
+    uow.preload([proposition_stream(owners[match_id]) for match_id, _ in selected if match_id in owners])
     checked: set[str] = set()
     decided = []
     for match_id, version in selected:
