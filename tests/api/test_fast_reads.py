@@ -3,6 +3,8 @@ from the folded stream (the old path), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tracker.api.propositions import detail_from_state
 from tracker.api.schemas import PropositionDetail
 from tracker.domain import proposition as domain
@@ -108,14 +110,10 @@ def test_list_pages_equal_the_sqlalchemy_query(api_any: Api) -> None:
     for case in cases:
         for limit in (1, 3, 50):
             pages = _pages(api_any, "/propositions", limit=limit, **case)
-            cursor, expected = None, []
-            while True:
-                page = queries.list_propositions(engine, limit=limit, cursor=cursor, **case)
-                expected.append(PropositionPage(items=[_summary(r) for r in page.items],
-                                                next_cursor=page.next_cursor).model_dump(mode="json"))
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
+            expected = _model_pages(
+                lambda cursor, case=case, limit=limit: queries.list_propositions(
+                    engine, limit=limit, cursor=cursor, **case),
+                lambda page: PropositionPage(items=[_summary(r) for r in page.items], next_cursor=page.next_cursor))
             assert pages == expected, (case, limit)
     everything = _pages(api_any, "/propositions", limit=200)[0]["items"]
     assert {p["id"] for p in everything} >= {"a-plain", "b-quotes", "f-4"}
@@ -125,6 +123,17 @@ def test_list_pages_equal_the_sqlalchemy_query(api_any: Api) -> None:
     assert [p["id"] for p in found["items"]] == ["c-claim"]
     bad = api_any.client.get("/propositions", params={"cursor": "bm9wZQ"}, headers=api_any.auth("reader"))
     assert bad.status_code == 422 and bad.json()["type"].endswith("/invalid-cursor")
+
+
+def _model_pages(fetch: Any, model: Any) -> list[dict[str, Any]]:
+    """Every page of a SQLAlchemy query (`fetch(cursor)`) through its response model (`model(page)`), as JSON."""
+    cursor, pages = None, []
+    while True:
+        page = fetch(cursor)
+        pages.append(model(page).model_dump(mode="json"))
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
 
 
 def test_queue_pages_equal_the_sqlalchemy_query(api_any: Api) -> None:
@@ -138,14 +147,9 @@ def test_queue_pages_equal_the_sqlalchemy_query(api_any: Api) -> None:
                  {"state": "suggested", "proposition_id": "b-quotes"}):
         for limit in (1, 2, 50):
             pages = _pages(api_any, "/matches", limit=limit, **case)
-            cursor, expected = None, []
-            while True:
-                page = review_queue(engine, limit=limit, cursor=cursor, **case)
-                expected.append(MatchPage(items=[_item(m) for m in page.items],
-                                          next_cursor=page.next_cursor).model_dump(mode="json"))
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
+            expected = _model_pages(
+                lambda cursor, case=case, limit=limit: review_queue(engine, limit=limit, cursor=cursor, **case),
+                lambda page: MatchPage(items=[_item(m) for m in page.items], next_cursor=page.next_cursor))
             assert pages == expected, (case, limit)
     best = _pages(api_any, "/matches", limit=50)[0]["items"]
     assert [m["id"] for m in best][:2] == ["m-b2", "m-a2"] and best[0]["score"] == 1.0
