@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import json
@@ -317,15 +318,20 @@ def settings_for(url: str, workdir: Path) -> Settings:
 
 
 async def in_process(db: Path, workdir: Path, routes: list[str], count: int, budget: float, profile: str | None,
-                     seed: int) -> tuple[dict[str, Any], dict[str, str]]:
+                     seed: int, without_lifespan: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
     url = f"sqlite:///{db}"
     engine = make_engine(url)
     token = add_user(engine, f"bench-{os.getpid()}", "editor")
-    timer = Timed(create_app(EventStore(engine), settings_for(url, workdir)))
+    app = create_app(EventStore(engine), settings_for(url, workdir))
+    timer = Timed(app)
     store = Store(db)
     plan = Plan(store, random.Random(seed))
     results: dict[str, Any] = {}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=timer), base_url="http://testserver") as client:
+    # The app's lifespan runs as under `tracker serve` (ASGITransport alone would skip it): it sets the garbage
+    # collector's serving thresholds (tracker/api/collector.py); --without-lifespan measures the defaults.
+    lifespan = contextlib.nullcontext() if without_lifespan else app.router.lifespan_context(app)
+    async with lifespan, httpx.AsyncClient(transport=httpx.ASGITransport(app=timer),
+                                           base_url="http://testserver") as client:
         plan.csrf = await sign_in(client, token)
         absent = await probe(client, plan)
         for route in routes:
@@ -416,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="a route to run under cProfile (in process)")
     parser.add_argument("--in-place", action="store_true", help="act on --db itself instead of a copy")
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--without-lifespan", action="store_true",
+                        help="skip the app's lifespan (the garbage collector's default thresholds), for comparison")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still stops the server and removes the copy
     routes = args.routes.split(",")
@@ -428,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         work, store_info = prepare(db.resolve(), args.propositions, args.events, args.in_place, workdir)
         print(f"store: {store_info}", file=sys.stderr)
         results, absent = asyncio.run(in_process(work, workdir, routes, args.requests, args.route_seconds,
-                                                     args.profile, args.seed))
+                                                     args.profile, args.seed, args.without_lifespan))
         socket_results: dict[str, Any] = {}
         if args.socket_requests > 0:
             socket_results = asyncio.run(over_socket(work, workdir, routes, args.socket_requests,

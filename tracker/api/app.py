@@ -13,6 +13,7 @@ from tracker.api import (
     audit,
     bodies,
     catalog,
+    collector,
     commands,
     contract,
     digests,
@@ -51,11 +52,13 @@ ROLE_ROUTERS = (
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """On a clean shutdown this process's live gauges stop counting (several workers share the metrics), and its
-    hot-read connection is closed."""
+    """While serving, the garbage collector runs less often (tracker/api/collector.py). On a clean shutdown this
+    process's live gauges stop counting (several workers share the metrics), and its hot-read connection is closed."""
+    thresholds = collector.serve_thresholds()
     try:
         yield
     finally:
+        collector.restore(thresholds)
         app.state.reads.close()
         metrics.process_exiting()
 
