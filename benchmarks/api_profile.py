@@ -190,9 +190,6 @@ def parts(engine: Any, ids: list[str], token: str, user_for_token: Any, requests
     out["queue_serialise_ms"] = cpu_ms_sync(lambda: MatchPage(
         items=[match_routes._item(m) for m in queue.items], next_cursor=queue.next_cursor).model_dump_json(),
         requests, rounds)
-    detail = getattr(queries, "proposition_detail", None)
-    if detail is not None:
-        out["detail_query_ms"] = cpu_ms_sync(lambda: detail(engine, random.choice(ids)), requests, rounds)
     try:
         from tracker.queries.hot import HotReads
     except ImportError:  # before the hot reads existed

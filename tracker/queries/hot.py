@@ -159,7 +159,8 @@ class HotReads:
         return User(found[0][0], found[0][1]) if found else None
 
     def proposition(self, proposition_id: str) -> dict[str, Any] | None:
-        """GET /propositions/{id}'s answer (propositions.proposition_detail), or None for an unknown id."""
+        """GET /propositions/{id}'s answer (propositions.detail_fields of its read-model row), or None for an unknown
+        id."""
         found = self.rows(_STATEMENTS["detail"], (proposition_id,))
         if not found:
             return None

@@ -108,32 +108,11 @@ def list_propositions(
         return keyset_page(connection, query, BY_ID, limit, cursor, _row)
 
 
-# The detail read: one indexed row of the read model, written in the same transaction as the events, so its
-# version is the stream's. Built once; the id is a bound parameter (SQLAlchemy caches the compiled form).
-_DETAIL = sa.select(
-    propositions.c.version, propositions.c.supports, propositions.c.contradicts, propositions.c.context,
-    propositions.c.awaiting_review, propositions.c.state,
-).where(propositions.c.proposition_id == sa.bindparam("proposition_id"))
-
-
-def proposition_detail(connection: sa.Connection | sa.Engine, proposition_id: str) -> dict[str, Any] | None:
-    """What GET /propositions/{id} answers (the fields of api.schemas.PropositionDetail, in its order), from the
-    proposition's read-model row alone: no stream is folded. None for an unknown id."""
-    if isinstance(connection, sa.Engine):
-        with connection.connect() as opened:
-            return proposition_detail(opened, proposition_id)
-    row = connection.execute(_DETAIL, {"proposition_id": proposition_id}).first()
-    if row is None:
-        return None
-    return detail_fields(json.loads(row.state), row.version, {
-        "supports": row.supports, "contradicts": row.contradicts, "context": row.context,
-    }, row.awaiting_review)
-
-
 def detail_fields(state: dict[str, Any], version: int, evidence: dict[str, int], awaiting_review: int,
-                  as_of: str | None = None) -> dict[str, Any]:
-    """The detail answer from a proposition's state as the read model writes it (projections/readmodels.py:
-    the fields of domain.Proposition but its matches; the editors' controls only once set)."""
+                  ) -> dict[str, Any]:
+    """GET /propositions/{id}'s answer (the fields of api.schemas.PropositionDetail, in its order) from a
+    proposition's state as the read model writes it (projections/readmodels.py: the fields of domain.Proposition
+    but its matches; the editors' controls only once set). Read now, so `as_of` is null."""
     resolution = state.get("resolution")
     resolve_by = state.get("resolve_by")
     confidence = state.get("stated_confidence")
@@ -145,7 +124,7 @@ def detail_fields(state: dict[str, Any], version: int, evidence: dict[str, int],
         "evidence": evidence, "awaiting_review": awaiting_review, "version": version,
         "locator": state.get("locator"), "stated_confidence": confidence, "condition": state.get("condition"),
         "resolution_criteria": state.get("resolution_criteria"), "match_profile": state.get("match_profile"),
-        "resolution": resolution, "as_of": as_of, "muted": state.get("muted", False),
+        "resolution": resolution, "as_of": None, "muted": state.get("muted", False),
         "muted_reason": state.get("muted_reason") or None,
         "evidence_window": {"not_before": state.get("window_not_before"),
                             "not_after": state.get("window_not_after")},
