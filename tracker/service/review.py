@@ -116,6 +116,7 @@ def reject_bulk(uow: UnitOfWork, part: QueueFilter, reason: str = "", *, everyth
     found = queue_part(uow.connection, part)
     recorded: list[RecordedEvent] = []
     if not dry_run:
+        uow.preload([proposition_stream(proposition_id) for _, proposition_id in found])  # one read, not one each
         for match_id, proposition_id in found:
             recorded += uow.execute(
                 proposition_stream(proposition_id),
