@@ -388,6 +388,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
             *((counts[s] + ALPHA / 3) / (n + ALPHA) if n else 0.0 for s in STANCES),
             1.0 if n else 0.0,
             *(example_votes[s] / example_total if example_total else 0.0 for s in STANCES),
+            e_cos, tfidf.get(key, 0.0),
         )
         assert len(stance_features) == len(STANCE_FEATURES)
         near_rejected = (rejected_bucket.exemplars[rejected[0][1]], r_cos) if rejected and rejected_bucket else None

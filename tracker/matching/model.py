@@ -59,6 +59,9 @@ STANCE_FEATURES: tuple[str, ...] = (
     "prior_supports", "prior_contradicts", "prior_context",  # the proposition's confirmed stances so far (smoothed)
     "has_confirmed",
     "example_supports", "example_contradicts", "example_context",  # similarity-weighted vote of the nearest examples
+    # How closely the item resembles the proposition's evidence (the pair features example_cosine and example_tfidf):
+    # an item that only touches a proposition is more often context than one written like its examples
+    "example_cosine", "example_tfidf",
 )
 
 _NEGATIVE_STATEMENT = re.compile(
