@@ -165,6 +165,8 @@ class Plan:
         self.taken: set[str] = set()
         self.csrf = ""
         self.page2: str | None = None
+        # Seconds an editor spends on the queue page before each action (None: POSTs without loading it first).
+        self.think: float | None = None
 
     def _month(self) -> dict[str, str]:
         month = self.rng.randrange(1, 12)
@@ -279,6 +281,11 @@ async def run_route(client: httpx.AsyncClient, plan: Plan, route: str, count: in
         if i > WARMUP and time.perf_counter() > stop_at:
             break
         method, url, form = plan.request(route)
+        if method == "POST" and plan.think is not None:
+            # The page the editor acts from, as a browser loads it after each action (untimed), then reading time:
+            # the app warms the states its suggestions' actions need meanwhile (tracker/repository/warming.py).
+            await client.get("/review")
+            await asyncio.sleep(plan.think)
         started = time.perf_counter()
         response = await (client.get(url) if method == "GET" else client.post(url, data=form))
         elapsed = (time.perf_counter() - started) * 1000
@@ -318,7 +325,8 @@ def settings_for(url: str, workdir: Path) -> Settings:
 
 
 async def in_process(db: Path, workdir: Path, routes: list[str], count: int, budget: float, profile: str | None,
-                     seed: int, without_lifespan: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+                     seed: int, without_lifespan: bool = False,
+                     think: float | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     url = f"sqlite:///{db}"
     engine = make_engine(url)
     token = add_user(engine, f"bench-{os.getpid()}", "editor")
@@ -326,6 +334,7 @@ async def in_process(db: Path, workdir: Path, routes: list[str], count: int, bud
     timer = Timed(app)
     store = Store(db)
     plan = Plan(store, random.Random(seed))
+    plan.think = think
     results: dict[str, Any] = {}
     # The app's lifespan runs as under `tracker serve` (ASGITransport alone would skip it): it sets the garbage
     # collector's serving thresholds (tracker/api/collector.py); --without-lifespan measures the defaults.
@@ -365,6 +374,7 @@ async def profiled(client: httpx.AsyncClient, plan: Plan, route: str, count: int
         anyio.to_thread.run_sync = original  # type: ignore[assignment]
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(40)
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(25)
     print(f"---- cProfile of {route} ({figures['requests'] + WARMUP} requests, inline) ----\n{text.getvalue()}",
           file=sys.stderr)
     figures["profiled"] = True
@@ -374,7 +384,7 @@ async def profiled(client: httpx.AsyncClient, plan: Plan, route: str, count: int
 # ---- over a socket ----------------------------------------------------------------------------------------------
 
 async def over_socket(db: Path, workdir: Path, routes: list[str], count: int, budget: float,
-                      seed: int) -> dict[str, Any]:
+                      seed: int, think: float | None = None) -> dict[str, Any]:
     url = f"sqlite:///{db}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env.update({"TRACKER_DATABASE_URL": url, "TRACKER_FEEDS_FILE": str(workdir / "none.toml"),
@@ -388,6 +398,7 @@ async def over_socket(db: Path, workdir: Path, routes: list[str], count: int, bu
     server = api_bench.start_server(env, port, workdir / "serve.log")
     store = Store(db)
     plan = Plan(store, random.Random(seed + 1))
+    plan.think = think
     results: dict[str, Any] = {}
     try:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -424,7 +435,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--without-lifespan", action="store_true",
                         help="skip the app's lifespan (the garbage collector's default thresholds), for comparison")
+    parser.add_argument("--think", type=float, default=0.5,
+                        help="seconds on the queue page before each action: every POST follows an untimed GET "
+                             "/review, as a browser's does, and this pause (an editor reads before acting)")
+    parser.add_argument("--cold-actions", action="store_true",
+                        help="POST without loading the queue page first (no time for warming: earlier runs' figures)")
     args = parser.parse_args(argv)
+    think = None if args.cold_actions else args.think
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still stops the server and removes the copy
     routes = args.routes.split(",")
     unknown = set(routes) - set(GET_ROUTES + POST_ROUTES)
@@ -436,11 +453,11 @@ def main(argv: list[str] | None = None) -> int:
         work, store_info = prepare(db.resolve(), args.propositions, args.events, args.in_place, workdir)
         print(f"store: {store_info}", file=sys.stderr)
         results, absent = asyncio.run(in_process(work, workdir, routes, args.requests, args.route_seconds,
-                                                     args.profile, args.seed, args.without_lifespan))
+                                                     args.profile, args.seed, args.without_lifespan, think))
         socket_results: dict[str, Any] = {}
         if args.socket_requests > 0:
             socket_results = asyncio.run(over_socket(work, workdir, routes, args.socket_requests,
-                                                       args.route_seconds / 2, args.seed))
+                                                       args.route_seconds / 2, args.seed, think))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     goal = {route: f["server"]["p95_ms"] < GOAL_MS for route, f in results.items()}
@@ -449,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         "goal": {"p95_server_ms": GOAL_MS, "met": goal, "all_met": all(goal.values())},
         "store": store_info,
         "settings": {"requests": args.requests, "socket_requests": args.socket_requests, "warmup": WARMUP,
-                     "route_seconds": args.route_seconds,
+                     "route_seconds": args.route_seconds, "think_s": think,
                      "bulk": BULK, "seed": args.seed, "in_place": args.in_place},
         "measure": "server: time around the ASGI app in process (httpx ASGITransport), middleware included; "
                    "wall: client time per request (in process, or over a socket to tracker serve)",

@@ -124,3 +124,32 @@ def test_a_stream_folded_from_its_beginning_equals_evolve_and_leaves_cached_stat
     assert {m: match.state for m, match in cached[0].matches.items()} == snapshot, "the cached state is untouched"
     assert expected.matches["m-1"].state == "suggested"
     engine.dispose()
+
+
+def test_the_queue_page_warms_the_states_its_actions_need_for_an_editor_only(database_url: str,
+                                                                           tmp_path: Path) -> None:
+    from tests.api.conftest import make_api, register, suggest
+
+    for api in make_api(database_url, tmp_path):
+        for pid in ("p-1", "p-2"):
+            register(api.tracker, pid)
+            suggest(api.tracker, pid, f"m-{pid}", 0.9)
+        app = api.client.app
+        cache = app.state.tracker.cache  # type: ignore[attr-defined]
+        reader = api.client.get("/review/signin")
+        api.client.post("/review/signin", data={"csrf_token": _csrf(reader.text), "token": api.tokens["reader"]})
+        cache.clear()
+        assert api.client.get("/review").status_code == 200
+        assert app.state.warmer.wait_idle(10)  # type: ignore[attr-defined]
+        assert cache.get("proposition-p-1") is None, "a reader cannot act: nothing to warm"
+        csrf = _signed_in(api)
+        assert app.state.warmer.wait_idle(10)  # type: ignore[attr-defined]
+        state, version, _ = cache.get("proposition-p-1")
+        assert (state, version) == (api.tracker.proposition("p-1").state, api.tracker.proposition("p-1").version)
+        assert cache.get("proposition-p-2") is not None
+        suggest(api.tracker, "p-1", "m-late", 0.95)  # after the warm-up: the action still sees it
+        done = api.client.post("/review/reject", follow_redirects=False, data={
+            "csrf_token": csrf, "selected": [f"m-late@{api.tracker.proposition('p-1').version}"]})
+        assert done.status_code == 303 and "done=bulk" in done.headers["location"]
+        assert api.tracker.proposition("p-1").state.matches["m-late"].state == "rejected"
+        assert rebuild.check(api.store) == []

@@ -35,11 +35,13 @@ from tracker.config import Settings, get_settings
 from tracker.observability import metrics
 from tracker.queries.hot import HotReads
 from tracker.repository.unit_of_work import Tracker
+from tracker.repository.warming import Warmer
 from tracker.service import matching_controls
 from tracker.service import propositions as propositions_service
 from tracker.service import review as review_service
 from tracker.service.users import user_for_token
 from tracker.store import EventStore
+from tracker.store.checkpointer import WalCheckpointer
 from tracker.web import pages as reader_pages
 from tracker.web import review as review_pages
 
@@ -52,14 +54,18 @@ ROLE_ROUTERS = (
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """While serving, the garbage collector runs less often (tracker/api/collector.py). On a clean shutdown this
-    process's live gauges stop counting (several workers share the metrics), and its hot-read connection is closed."""
+    """While serving, the garbage collector runs less often (tracker/api/collector.py) and SQLite's WAL checkpoints
+    run in a thread of their own (tracker/store/checkpointer.py). On a clean shutdown this process's live gauges stop
+    counting (several workers share the metrics), and its hot-read connection and the state warmer are closed."""
     thresholds = collector.serve_thresholds()
+    app.state.checkpointer.start()
     try:
         yield
     finally:
+        app.state.checkpointer.stop()
         collector.restore(thresholds)
         app.state.reads.close()
+        app.state.warmer.close()
         metrics.process_exiting()
 
 
@@ -77,6 +83,8 @@ def create_app(store: EventStore, settings: Settings | None = None, tracker: Tra
     app.state.store = store
     app.state.tracker = tracker or Tracker(store)
     app.state.reads = HotReads(store.engine)  # the token check and the hot reads, on the event loop
+    app.state.warmer = Warmer(app.state.tracker)  # the states a review page's actions will need, folded ahead
+    app.state.checkpointer = WalCheckpointer(store.engine)  # SQLite: WAL checkpoints off the request path
     app.state.settings = settings or get_settings()
     problems.install(app)
     contract.install(app)  # /openapi.json: every route's problem responses, derived from its dependencies

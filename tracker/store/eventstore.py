@@ -119,6 +119,26 @@ def decode_rows(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     return [_decode(row) for row in rows]
 
 
+def streams_sql(mark: str, count: int) -> str:
+    """The statement reading `count` whole streams in version order (cached per placeholder and count)."""
+    text = _STREAMS_SQL.get((mark, count))
+    if text is None:
+        text = _STREAMS_SQL[(mark, count)] = (
+            "SELECT stream_id, event_type, stream_version, schema_version, payload, hash FROM events"
+            f" WHERE stream_id IN ({', '.join([mark] * count)}) ORDER BY stream_id, stream_version"
+        )
+    return text
+
+
+def stream_rows(rows: Sequence[Sequence[Any]], stream_ids: Sequence[str]) -> dict[str, list[tuple[str, int, Any, str]]]:
+    """streams_sql's rows grouped per stream as (event_type, stream_version, payload, hash), payloads decoded;
+    every stream asked for is in the answer (empty if it has no events)."""
+    found: dict[str, list[tuple[str, int, Any, str]]] = {stream_id: [] for stream_id in stream_ids}
+    for stream_id, event_type, version, schema_version, payload, digest in rows:
+        found[stream_id].append((event_type, version, decode_payload(event_type, schema_version, payload)[1], digest))
+    return found
+
+
 def new_event_ids(count: int) -> list[str]:
     """Time-ordered UUIDs (the version 7 layout: 48-bit Unix milliseconds, version, variant, random bits).
 
@@ -264,20 +284,10 @@ class Transaction:
         For a caller that folds streams from their beginning and needs no envelope but the last version and
         hash (UnitOfWork): one query for many streams, and no RecordedEvent per event. Read under the append
         lock; every stream asked for is in the answer (empty if it has no events)."""
-        found: dict[str, list[tuple[str, int, Any, str]]] = {stream_id: [] for stream_id in stream_ids}
-        if not found:
-            return found
-        ids = list(found)
-        mark = "?" if self._connection.dialect.name == "sqlite" else "%s"
-        text = _STREAMS_SQL.get((mark, len(ids)))
-        if text is None:
-            text = _STREAMS_SQL[(mark, len(ids))] = (
-                "SELECT stream_id, event_type, stream_version, schema_version, payload, hash FROM events"
-                f" WHERE stream_id IN ({', '.join([mark] * len(ids))}) ORDER BY stream_id, stream_version"
-            )
-        for stream_id, event_type, version, schema_version, payload, digest in self._query_text(text, ids).fetchall():
-            data = decode_payload(event_type, schema_version, payload)[1]
-            found[stream_id].append((event_type, version, data, digest))
+        if not stream_ids:
+            return {}
+        text = streams_sql("?" if self._connection.dialect.name == "sqlite" else "%s", len(set(stream_ids)))
+        found = stream_rows(self._query_text(text, list(dict.fromkeys(stream_ids))).fetchall(), stream_ids)
         for stream_id, rows in found.items():
             self._versions[stream_id] = rows[-1][1] if rows else 0
         return found
@@ -439,6 +449,19 @@ class EventStore:
                 yield rows
                 after = rows[-1][0]
                 driver.rollback()  # end the read snapshot between pages
+
+    def read_stream_rows(self, stream_ids: Sequence[str]) -> dict[str, list[tuple[str, int, Any, str]]]:
+        """Transaction.read_stream_rows outside any write transaction: committed events only, without the
+        append lock (so a writer may append after it: a caller caching what it folds keeps the last hash)."""
+        if not stream_ids:
+            return {}
+        ids = list(dict.fromkeys(stream_ids))
+        with self.engine.connect() as connection:
+            cursor = dbapi_cursor(connection)
+            cursor.execute(streams_sql("?" if self._sqlite else "%s", len(ids)), ids)
+            rows = cursor.fetchall()
+            cursor.close()
+        return stream_rows(rows, ids)
 
     def read_stream(
         self,

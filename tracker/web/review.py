@@ -34,7 +34,7 @@ from tracker.queries import paging
 from tracker.queries.paging import SortKey
 from tracker.queries.review import BEST_FIRST
 from tracker.repository.errors import Invalid
-from tracker.repository.unit_of_work import NotFound, Tracker
+from tracker.repository.unit_of_work import NotFound, Tracker, proposition_stream
 from tracker.store import ConcurrencyError, EventStore
 from tracker.store.schema import events
 from tracker.web import sessions
@@ -531,10 +531,19 @@ def _queue_page(request: Request, user: User, session: Session, filters: dict[st
              "previous": page.previous and PREFIX + "?" + urlencode({**narrowing, "before": page.previous}),
              "first": PREFIX + ("?" + urlencode(narrowing) if narrowing else "")}
     choices = _choices(request, engine)
+    if allows(user.role, "editor"):
+        # While the editor reads the page, fold the states its actions will need (tracker/repository/warming.py).
+        _warm(request, [item.proposition_id for item in page.items])
     return _html("review_queue.html", status_code, user=user, csrf=session.csrf, items=page.items, total=page.total,
                  pages=pages, filters=filters, feeds=choices.feeds, proposition_options=choices.proposition_options,
                  count_cap=COUNT_CAP, editor=allows(user.role, "editor"), message=message, conflict=conflict,
                  stances=STANCES)
+
+
+def _warm(request: Request, proposition_ids: list[str]) -> None:
+    warmer = getattr(request.app.state, "warmer", None)
+    if warmer is not None:
+        warmer.request([proposition_stream(proposition_id) for proposition_id in dict.fromkeys(proposition_ids)])
 
 
 @router.get("", response_model=None)
