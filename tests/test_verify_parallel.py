@@ -126,3 +126,81 @@ def test_verify_log_goes_parallel_and_reports_the_same(paged: EventStore, monkey
     assert len(calls) == 2
     with paged.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM events")).scalar() == EVENTS
+
+
+# ---- SQLite: workers hash texts SQLite builds (json_array header) and fall back to the field-by-field walk --
+
+ESCAPED_ACTORS = ('user:"quoted"', "user:back\\slash", "user:new\nline", "user:tab\tand\x01", "user:é ünïcode")
+
+
+@pytest.fixture
+def escaped(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventStore]:
+    """Pages of 8 where events 10, 19, 26 and 33 have actors JSON escapes (fetched 4 rows at a time)."""
+    monkeypatch.setattr(verify, "PAGE_EVENTS", PAGE)
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(verify, "_FETCH", 4)
+    odd = dict(zip((10, 19, 26, 33), ESCAPED_ACTORS, strict=False))
+    for n in range(1, EVENTS + 1):
+        store.append(f"s-{n % 5}", None, [NewEvent("Noted", {"n": n})], actor=odd.get(n, "user:t"))
+    yield store
+
+
+def test_escaped_header_strings_verify_and_match_the_sequential_walk(escaped: EventStore) -> None:
+    parallel, roots = verify.walk_chain(escaped, workers=2, stops=STOPS)
+    assert parallel == verify.VerifyResult(EVENTS, EVENTS)
+    assert verify.sequential_walk(escaped, stops=STOPS) == (parallel, roots)
+
+
+@pytest.mark.parametrize("position", [9, 10, 11, 19, 33], ids=lambda p: f"at-{p}")
+def test_changed_actor_named_next_to_escaped_strings(escaped: EventStore, position: int) -> None:
+    # An escaped actor made plain (10, 19, 33), or a plain one next to it given a quote (9, 11).
+    _tamper(escaped, f"UPDATE events SET actor = CASE WHEN actor = 'user:t' THEN 'user:\"t\"' ELSE 'user:t' END"
+                     f" WHERE position = {position}")
+    parallel, sequential = _both(escaped)
+    assert parallel == sequential
+    assert parallel.broken_at == position and parallel.reason == "hash does not match the event's content"
+
+
+def _fast_pages(store: EventStore) -> list[bool]:
+    """For each page, whether the SQLite-built texts vouched for it (None from _sqlite_page: they did not)."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    with store.engine.connect() as connection:
+        head = connection.execute(sa.text("SELECT max(position) FROM events")).scalar()
+    return [verify._sqlite_page(url, after, min(after + PAGE, head), (), False) is not None
+            for after in range(0, head, PAGE)]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_texts_vouch_for_sound_pages_with_escaped_strings(escaped: EventStore) -> None:
+    # json_array quotes '"', '\\', newlines, controls and non-ASCII as the Python encoder: every page passes.
+    assert _fast_pages(escaped) == [True] * 5
+    result = verify._check_page((escaped.engine.url.render_as_string(hide_password=False), 8, 16, (9, 16), True))
+    assert result == verify._walk_page(escaped.engine.url.render_as_string(hide_password=False), 8, 16, (9, 16), True)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("statement", "broken_page"), [
+    ("UPDATE events SET actor = 'user:x' WHERE position = 10", 1),
+    ("UPDATE events SET stream_version = 2.5 WHERE position = 16", 1),  # a REAL: the CASE gives NULL
+    ("UPDATE events SET schema_version = '1x' WHERE position = 17", 2),  # TEXT in an integer column
+    ("UPDATE events SET payload = CAST(payload AS BLOB) WHERE position = 25", 3),  # hashed as "b'...'"
+    ("UPDATE events SET prev_hash = CAST(prev_hash AS BLOB) WHERE position = 33", 4),
+], ids=["content", "real-version", "text-schema-version", "blob-payload", "blob-prev-hash"])
+def test_sqlite_texts_never_vouch_for_a_changed_or_retyped_event(
+    escaped: EventStore, statement: str, broken_page: int
+) -> None:
+    _tamper(escaped, statement)
+    assert _fast_pages(escaped) == [page != broken_page for page in range(5)]
+    parallel, sequential = _both(escaped)
+    assert parallel == sequential and not parallel.ok
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_blob_string_fails_as_the_sequential_walk_does(escaped: EventStore) -> None:
+    # The field-by-field encoder refuses bytes (TypeError) in both walks; json_array refuses BLOBs too.
+    _tamper(escaped, "UPDATE events SET event_id = CAST(event_id AS BLOB) WHERE position = 20")
+    assert _fast_pages(escaped) == [True, True, False, True, True]
+    with pytest.raises(TypeError):
+        verify.sequential_walk(escaped)
+    with pytest.raises(TypeError):
+        verify.walk_chain(escaped, workers=2)
