@@ -7,7 +7,8 @@ import multiprocessing
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from hashlib import sha256
 from json.encoder import encode_basestring
@@ -368,6 +369,21 @@ def _pool_context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+@contextmanager
+def _page_pool(size: int) -> Iterator[Any]:
+    """A pool of page workers, closed and joined when the walk ends, even early at a failure: Pool.terminate() with
+    pages still queued can hang for ever (seen in CI: its task feeder blocked on a queue no live worker reads), so
+    the pages already queued are finished instead. Only an exception (an interrupt) terminates the workers."""
+    pool = _pool_context().Pool(size)
+    try:
+        yield pool
+    except BaseException:
+        pool.terminate()
+        raise
+    pool.close()
+    pool.join()
+
+
 def parallel_walk(
     store: EventStore, head: int, workers: int, *, progress: Callable[[int], None] | None = None,
     stops: Iterable[int] = (),
@@ -400,7 +416,7 @@ def parallel_walk(
     checked = 0
     stack: list[bytes] = []  # Merkle stack over whole pages: roots of perfect subtrees of >= PAGE_EVENTS leaves
     pages_done = 0
-    with _pool_context().Pool(min(workers, len(tasks))) as pool:
+    with _page_pool(min(workers, len(tasks))) as pool:
         for result in pool.imap(_check_page, tasks):
             first = result["first_position"]
             if first is None:
