@@ -75,6 +75,19 @@ def test_the_thread_checkpoints(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_a_database_gone_at_shutdown_is_not_created_again(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    engine = make_engine(f"sqlite:///{db}")
+    _write_pages(engine, 40)
+    checkpointer = WalCheckpointer(engine, every=3600)
+    checkpointer.start()
+    engine.dispose()
+    for file in tmp_path.iterdir():
+        file.unlink()
+    checkpointer.stop()  # its last checkpoint fails, quietly
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_postgres_and_memory_databases_are_left_alone() -> None:
     engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     checkpointer = WalCheckpointer(engine)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,7 +60,10 @@ class WalCheckpointer:
             return
         self._stop.set()
         thread.join()
-        self.checkpoint()
+        try:
+            self.checkpoint()
+        except sqlite3.Error as error:  # the file gone or locked at shutdown: SQLite checkpoints at next open
+            log.warning("last WAL checkpoint failed: %s", error)
 
     def _on_checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         wanted = 0 if self.running else SQLITE_DEFAULT_PAGES
@@ -77,7 +81,9 @@ class WalCheckpointer:
     def checkpoint(self) -> tuple[int, int, int]:
         """One PASSIVE checkpoint: (busy, pages in the log, pages checkpointed), as SQLite reports it."""
         # Its own connection, outside the pool: a checkpoint can take a while and must not hold a request's slot.
-        connection = sqlite3.connect(self.engine.url.database, timeout=1, isolation_level=None)  # type: ignore[arg-type]
+        # mode=rw: never create an empty database where the file has gone.
+        uri = Path(self.engine.url.database).resolve().as_uri() + "?mode=rw"  # type: ignore[arg-type]
+        connection = sqlite3.connect(uri, uri=True, timeout=1, isolation_level=None)
         try:
             row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         finally:
