@@ -185,7 +185,10 @@ def test_sqlite_texts_vouch_for_sound_pages_with_escaped_strings(escaped: EventS
     ("UPDATE events SET schema_version = '1x' WHERE position = 17", 2),  # TEXT in an integer column
     ("UPDATE events SET payload = CAST(payload AS BLOB) WHERE position = 25", 3),  # hashed as "b'...'"
     ("UPDATE events SET prev_hash = CAST(prev_hash AS BLOB) WHERE position = 33", 4),
-], ids=["content", "real-version", "text-schema-version", "blob-payload", "blob-prev-hash"])
+    ("UPDATE events SET prev_hash = prev_hash || char(0) || 'x' WHERE position = 12", 1),  # 64 characters, then more
+    ("UPDATE events SET prev_hash = 'é' || substr(prev_hash, 3) WHERE position = 17", 2),  # 64 bytes, 63 characters
+], ids=["content", "real-version", "text-schema-version", "blob-payload", "blob-prev-hash", "prev-hash-nul-tail",
+        "prev-hash-non-ascii"])
 def test_sqlite_texts_never_vouch_for_a_changed_or_retyped_event(
     escaped: EventStore, statement: str, broken_page: int
 ) -> None:

@@ -39,12 +39,15 @@ _FETCH = 10_000
 # text (else the CASE gives NULL), json_array quotes strings as encode_basestring does (checked on each
 # connection, _SQLITE_JSON_PROBE), a NULL string is null in both, and a BLOB string makes json_array fail.
 # Anything else, and any break in the chain, sends the page to the field-by-field walk, which names it.
+# prev_hash is not fetched apart: it must be 64 bytes, so where it is ASCII the text's first 64 characters are
+# prev_hash itself and the link is checked on them; where it is not, those 64 hold the "\n" after it and
+# equal no hex digest, so the link fails there too.
 _SQLITE_PAGE = (
     "SELECT position, CASE WHEN typeof(stream_version) = 'integer' AND typeof(schema_version) = 'integer'"
-    " AND typeof(prev_hash) = 'text' AND typeof(payload) = 'text' THEN prev_hash || char(10) || json_array("
-    "position, event_id, stream_id, stream_version, event_type, schema_version, occurred_at, recorded_at, actor,"
-    " causation_id, correlation_id) || char(10) || payload END, prev_hash, hash"
-    " FROM events WHERE position > ? AND position <= ? ORDER BY position"
+    " AND typeof(prev_hash) = 'text' AND length(CAST(prev_hash AS BLOB)) = 64 AND typeof(payload) = 'text'"
+    " THEN prev_hash || char(10) || json_array(position, event_id, stream_id, stream_version, event_type,"
+    " schema_version, occurred_at, recorded_at, actor, causation_id, correlation_id) || char(10) || payload END,"
+    " hash FROM events WHERE position > ? AND position <= ? ORDER BY position"
 )
 # Every ASCII character (controls, quote and backslash included) and some beyond, a NULL and an integer.
 _SQLITE_JSON_PROBE = "".join(map(chr, range(0x80))) + "\xa0é\u2028\u2029\ufeff\uffff\U0001f600"
@@ -244,7 +247,7 @@ def _sqlite_page(target: str, after: int, to: int, stops: tuple[int, ...], tree:
 def _walk_texts(
     cursor: sqlite3.Cursor, after: int, to: int, stops: tuple[int, ...], tree: bool
 ) -> dict[str, Any] | None:
-    """_sqlite_page's loop over (position, hashed text, prev_hash, hash) rows; None at the first doubt."""
+    """_sqlite_page's loop over (position, hashed text, hash) rows; None at the first doubt."""
     expected_position = after + 1
     expected_prev: str | None = None
     first_prev: str | None = None
@@ -255,9 +258,12 @@ def _walk_texts(
     copy_empty = _EMPTY_SHA256.copy
     while rows := cursor.fetchmany(_FETCH):
         if expected_prev is None:
-            first_prev = expected_prev = rows[0][2]  # linked by the caller, as in _walk_page
-        for position, text, prev_hash, digest in rows:
-            if position != expected_position or prev_hash != expected_prev or text is None:
+            if rows[0][1] is None:
+                return None
+            first_prev = expected_prev = rows[0][1][:64]  # linked by the caller, as in _walk_page
+        for position, text, digest in rows:
+            # every expected_prev after the first is a stored hash that matched a SHA-256 hex digest
+            if position != expected_position or text is None or not text.startswith(expected_prev):
                 return None
             hasher = copy_empty()
             hasher.update(text.encode())
