@@ -207,3 +207,14 @@ def test_sqlite_blob_string_fails_as_the_sequential_walk_does(escaped: EventStor
         verify.sequential_walk(escaped)
     with pytest.raises(TypeError):
         verify.walk_chain(escaped, workers=2)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_json_quoting_unlike_python_sends_pages_to_the_field_walk(
+    escaped: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SQLite whose json_array quoted differently (another version) would fail the probe: no page is vouched for.
+    monkeypatch.setattr(verify, "_SQLITE_JSON_EXPECTED", verify._SQLITE_JSON_EXPECTED.replace("\\n", "\\u000a"))
+    assert _fast_pages(escaped) == [False] * 5
+    url = escaped.engine.url.render_as_string(hide_password=False)
+    assert verify._check_page((url, 8, 16, (), False)) == verify._walk_page(url, 8, 16, (), False)

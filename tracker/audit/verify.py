@@ -50,7 +50,7 @@ _SQLITE_PAGE = (
     " hash FROM events WHERE position > ? AND position <= ? ORDER BY position"
 )
 # Every ASCII character (controls, quote and backslash included) and some beyond, a NULL and an integer.
-_SQLITE_JSON_PROBE = "".join(map(chr, range(0x80))) + "\xa0é\u2028\u2029\ufeff\uffff\U0001f600"
+_SQLITE_JSON_PROBE = "".join(map(chr, range(0x80))) + "\x80\x9f\xa0é\u2028\u2029\ufeff\uffff\U0001f600"
 _SQLITE_JSON_EXPECTED = f"[{encode_basestring(_SQLITE_JSON_PROBE)},null,-9223372036854775808]"
 
 # An empty SHA-256 to copy per event: OpenSSL's set-up of a new hash object cost more than hashing the
