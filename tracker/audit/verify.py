@@ -234,6 +234,9 @@ def _sqlite_page(target: str, after: int, to: int, stops: tuple[int, ...], tree:
     except sqlite3.Error:
         return None
     try:
+        # Read the file through a memory map: the pages are used in place instead of copied in one read() each
+        # (wall 0.87x, less system time; farm-bench, 4 alternated pairs at load 2.6-3.5).
+        connection.execute("PRAGMA mmap_size=1073741824")
         (probe,) = connection.execute(
             "SELECT json_array(?, NULL, -9223372036854775808)", (_SQLITE_JSON_PROBE,)).fetchone()
         if probe != _SQLITE_JSON_EXPECTED:
