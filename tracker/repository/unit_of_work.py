@@ -358,7 +358,8 @@ class Tracker:
         cached = 0
         for stream_id, rows in self.store.read_stream_rows(wanted).items():
             if rows:
-                self.cache.put(stream_id, (_fold_rows(stream_id, rows).state, rows[-1][1], rows[-1][3]))
+                loaded = _fold_rows(stream_id, rows)
+                self.cache.put(stream_id, (loaded.state, loaded.version, rows[-1][3]))
                 cached += 1
         return cached
 

@@ -286,8 +286,9 @@ class Transaction:
         lock; every stream asked for is in the answer (empty if it has no events)."""
         if not stream_ids:
             return {}
-        text = streams_sql("?" if self._connection.dialect.name == "sqlite" else "%s", len(set(stream_ids)))
-        found = stream_rows(self._query_text(text, list(dict.fromkeys(stream_ids))).fetchall(), stream_ids)
+        ids = list(dict.fromkeys(stream_ids))
+        text = streams_sql("?" if self._connection.dialect.name == "sqlite" else "%s", len(ids))
+        found = stream_rows(self._query_text(text, ids).fetchall(), ids)
         for stream_id, rows in found.items():
             self._versions[stream_id] = rows[-1][1] if rows else 0
         return found

@@ -543,7 +543,7 @@ def _queue_page(request: Request, user: User, session: Session, filters: dict[st
 def _warm(request: Request, proposition_ids: list[str]) -> None:
     warmer = getattr(request.app.state, "warmer", None)
     if warmer is not None:
-        warmer.request([proposition_stream(proposition_id) for proposition_id in dict.fromkeys(proposition_ids)])
+        warmer.request([proposition_stream(proposition_id) for proposition_id in proposition_ids])  # warm() dedupes
 
 
 @router.get("", response_model=None)
