@@ -3,10 +3,11 @@
 An editor is simulated on the labelled set so the exemplar features are learnt, in three regimes whose rows are
 pooled: `static` (no decisions), `prequential` (items in time order; after each, the editor confirms its labelled
 pairs with their stances and rejects the other suggestions of a provisional model) and `leave-one-out` (every other
-item decided). Match model: L2 logistic regression by Newton steps (numpy only). Stance model: L2 multinomial
-logistic regression by gradient descent over the labelled pairs. Suggest thresholds for precision targets
-0.50..0.95 come from out-of-fold probabilities (5 folds by item) in the static and prequential regimes: for each
-target, the lowest threshold whose precision reaches it in both.
+item decided). Match model: L2 logistic regression by Newton steps (numpy only); its `broader_pull` column is a
+second stage filled from the model's own probabilities with that column at 0, refitted a few rounds. Stance
+model: L2 multinomial logistic regression by gradient descent over the labelled pairs. Suggest thresholds for
+precision targets 0.50..0.95 come from out-of-fold probabilities (5 folds by item) in the static and prequential
+regimes: for each target, the lowest threshold whose precision reaches it in both.
 
 Run: .venv/bin/python benchmarks/fit_matcher.py [--report]   (--report: also print labelled-set figures)
 Never point this at blind.yaml (nothing may be chosen on it); held-out is kept for choosing between variants.
@@ -30,7 +31,14 @@ sys.path.insert(0, str(ROOT))
 from tracker.matching.embedding import load_embedder  # noqa: E402
 from tracker.matching.evaluation import LabelledItem, load_labelled, propositions_from_seeds  # noqa: E402
 from tracker.matching.matcher import Matcher  # noqa: E402
-from tracker.matching.model import FEATURES, MODEL_FILE, STANCE_FEATURES, STANCES, MatchModel  # noqa: E402
+from tracker.matching.model import (  # noqa: E402
+    FEATURES,
+    MODEL_FILE,
+    STANCE_FEATURES,
+    STANCES,
+    MatchModel,
+    second_stage,
+)
 from tracker.matching.profile import Exemplar, PropositionInput  # noqa: E402
 from tracker.matching.settings import matcher_options  # noqa: E402
 from tracker.seeding import load_seed_files  # noqa: E402
@@ -71,7 +79,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
 POSITIVE = {"lexical", "terms", "entities", "bm25", "bm25_top", "cosine", "cosine_gap", "confirmed_cosine",
             "confirmed_overlap", "confirmed_gap", "lexical_gap", "confirmed_centroid",
             "example_cosine", "example_gap", "example_overlap", "example_centroid", "example_bm25_top",
-            "example_tfidf", "example_tfidf_gap",
+            "example_tfidf", "example_tfidf_gap", "broader_pull",
             # Having confirmed items may only help: fitted freely it took a negative weight (an offset for
             # confirmed_centroid), so a proposition's confirmations made its unlike items less likely and editors'
             # decisions barely lifted prequential recall. With example_tfidf carrying the confirmed items' words it
@@ -177,6 +185,30 @@ def make_rows(propositions: list[PropositionInput], items: list[LabelledItem],
     return rows
 
 
+BROADER_ROUNDS = 3
+
+
+def broader_map(propositions: Sequence[PropositionInput]) -> dict[str, tuple[str, ...]]:
+    """Proposition id -> the broader propositions its profile declares (match_profile.broader)."""
+    return {p.proposition_id: tuple((p.match_profile or {}).get("broader") or ()) for p in propositions}
+
+
+def with_broader(rows: Sequence[Row], coef: np.ndarray, intercept: float,
+                 broader: dict[str, tuple[str, ...]]) -> list[Row]:
+    """The rows with broader_pull filled in item by item, as Matcher._scored_by_model does."""
+    def probability(features: Sequence[float]) -> float:
+        return float(1.0 / (1.0 + np.exp(-(intercept + np.dot(coef, features)))))
+
+    by_item: dict[str, list[Row]] = {}
+    for row in rows:
+        by_item.setdefault(row[0], []).append(row)
+    result: list[Row] = []
+    for item_rows in by_item.values():
+        staged = second_stage([(r[1], r[2]) for r in item_rows], probability, broader)
+        result += [(r[0], r[1], features, r[3]) for r, (features, _) in zip(item_rows, staged, strict=True)]
+    return result
+
+
 def arrays(rows: Sequence[Row], labels: dict[str, dict[str, str]]) -> tuple[np.ndarray, np.ndarray]:
     x = np.array([r[2] for r in rows], dtype=float)
     y = np.array([1.0 if r[1] in labels[r[0]] else 0.0 for r in rows])
@@ -254,6 +286,13 @@ def fit(propositions: list[PropositionInput], items: list[LabelledItem],
     rows = make_rows(propositions, items, provisional, mean)
     pooled = [r for regime in rows.values() for r in regime]
     coef, intercept = fit_signed(*arrays(pooled, labels))
+    # The second stage (broader_pull) reads the first stage's probabilities, which are the model's own with that
+    # feature at 0: fill it from the model just fitted and refit, a few times (it settles within two or three).
+    broader = broader_map(propositions)
+    base = rows
+    for _ in range(BROADER_ROUNDS if any(broader.values()) else 0):
+        rows = {name: with_broader(regime, coef, intercept, broader) for name, regime in base.items()}
+        coef, intercept = fit_signed(*arrays([r for regime in rows.values() for r in regime], labels))
     oof = out_of_fold(rows, labels)
     chosen = thresholds(rows, oof, labels)
     # Stance: over the labelled pairs the matcher proposed, in every regime.

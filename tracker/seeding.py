@@ -33,6 +33,7 @@ class SeedResult:
     propositions_present: int
     added_ids: tuple[str, ...] = ()
     given_examples: tuple[str, ...] = ()  # present propositions whose profile just received the seed's examples
+    given_broader: tuple[str, ...] = ()  # and those that just received the seed's declared broader propositions
 
 
 def sha256_text(text: str) -> str:
@@ -121,6 +122,13 @@ def validate(source: dict[str, Any], items: list[Any]) -> None:
         seen.add(item["id"])
         if item["kind"] not in KINDS:
             raise SeedError(f"proposition {item['id']}: kind must be one of {', '.join(KINDS)}")
+    for item in items:
+        broader = (item.get("match_profile") or {}).get("broader")
+        if broader is None:
+            continue
+        if not isinstance(broader, list) or not all(isinstance(b, str) and b in seen for b in broader) \
+                or item["id"] in broader:
+            raise SeedError(f"proposition {item['id']}: match_profile.broader must list ids of other propositions")
 
 
 def article_problems(article: str, source: dict[str, Any], items: list[dict[str, Any]]) -> list[str]:
@@ -194,13 +202,13 @@ def seed(
     present = 0
     added_ids: list[str] = []
     occurred = parse_iso(published if "T" in published else f"{published}T00:00:00Z")
-    given_examples: list[str] = []
+    given: dict[str, list[str]] = {"examples": [], "broader": []}
     for item in items:
         loaded = tracker.load(proposition_stream(item["id"]))
         if loaded.version:
             present += 1
-            if _give_examples(tracker, loaded, item):
-                given_examples.append(item["id"])
+            for key in _give_profile(tracker, loaded, item):
+                given[key].append(item["id"])
             continue
         tracker.execute(
             item["id"], register_command(source_id, item), actor=ACTOR, expected_version=0,
@@ -209,20 +217,32 @@ def seed(
         added_ids.append(item["id"])
         if progress:
             progress(item["id"])
-    return SeedResult(sources_added, len(added_ids), present, tuple(added_ids), tuple(given_examples))
+    return SeedResult(sources_added, len(added_ids), present, tuple(added_ids), tuple(given["examples"]),
+                      tuple(given["broader"]))
 
 
-def _give_examples(tracker: Tracker, loaded: Any, item: dict[str, Any]) -> bool:
-    """A proposition seeded before profiles had written examples gets the seed's, once, by an amendment (an open
-    proposition whose stored profile has none; an editor's own examples are never replaced)."""
+GIVEN_LATER = {  # profile keys the seeds gained after stores were first seeded, and why an amendment adds them
+    "examples": "written examples of evidence from seeds/examples.yaml",
+    "broader": "broader propositions declared in seeds/propositions.yaml",
+}
+
+
+def _give_profile(tracker: Tracker, loaded: Any, item: dict[str, Any]) -> list[str]:
+    """A proposition seeded before profiles had written examples (or declared broader propositions) gets the
+    seed's, once, by one amendment (an open proposition whose stored profile lacks the key; an editor's own are
+    never replaced). Returns the keys given."""
     state = loaded.state
-    examples = (item.get("match_profile") or {}).get("examples")
+    profile = item.get("match_profile") or {}
     stored = dict(getattr(state, "match_profile", None) or {})
-    if not examples or "examples" in stored or getattr(state, "resolution", None) is not None:
-        return False
+    if getattr(state, "resolution", None) is not None:
+        return []
+    keys = [key for key in GIVEN_LATER if profile.get(key) and key not in stored]
+    if not keys:
+        return []
     tracker.execute(
-        item["id"], AmendProposition(changes={"match_profile": {**stored, "examples": examples}},
-                                     reason="written examples of evidence from seeds/examples.yaml"),
-        actor=ACTOR, expected_version=loaded.version, correlation_id=f"seed:examples:{item['id']}",
+        item["id"], AmendProposition(changes={"match_profile": {**stored, **{k: profile[k] for k in keys}}},
+                                     reason="; ".join(GIVEN_LATER[k] for k in keys)),
+        actor=ACTOR, expected_version=loaded.version,
+        correlation_id=f"seed:{'+'.join(keys)}:{item['id']}",
     )
-    return True
+    return keys

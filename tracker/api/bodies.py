@@ -148,6 +148,9 @@ class MatchProfile(Body):
     stance_cues: dict[Label, list[Label]] | None = None
     examples: list[ProfileExample] | None = Field(
         None, max_length=50, description="written examples of evidence, with the stance each takes")
+    broader: list[Identifier] | None = Field(
+        None, max_length=20, examples=[["moscow-undertakings-untrustworthy"]],
+        description="ids of broader propositions this one is an instance of: an item likely for this one lifts them")
 
 
 class Locator(Body):

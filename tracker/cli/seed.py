@@ -27,9 +27,12 @@ def seed_command(path: Path | None) -> None:
     )
     if result.given_examples:
         click.echo(f"written examples added to {len(result.given_examples)} existing profile(s)")
-    if result.propositions_added or result.given_examples:
+    if result.given_broader:
+        click.echo(f"broader propositions declared on {len(result.given_broader)} existing profile(s)")
+    amended = tuple(dict.fromkeys((*result.given_examples, *result.given_broader)))
+    if result.propositions_added or amended:
         # The matcher (numpy, word vectors: ~60 ms) loads only when there is something to match.
         from tracker.suggestions import backfill
 
-        added = backfill(app.tracker, app.settings, (*result.added_ids, *result.given_examples))
+        added = backfill(app.tracker, app.settings, (*result.added_ids, *amended))
         click.echo(f"backfill: {added} suggestion(s) from evidence already in the store")

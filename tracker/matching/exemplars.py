@@ -312,6 +312,10 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
     order += by_examples[:CANDIDATES_BY_EXAMPLE_WORDS]
     order += sorted(tfidf, key=lambda k: (-tfidf[k], k))[:CANDIDATES_BY_TFIDF]
     candidates = list(dict.fromkeys(order))
+    # and the broader propositions the candidates declare, so the second stage can pull them in
+    candidates += [b for key in list(candidates) for b in matcher.profiles[key].broader
+                   if b in allowed and b not in candidates]
+    candidates = list(dict.fromkeys(candidates))
 
     common = matcher.index.common_tokens(analysed.tokens)
     scored = []
@@ -363,6 +367,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
             float(e_centre @ vector) if e_centre is not None else 0.0,
             1.0 / (example_rank[key] + 1) if key in example_rank else 0.0,
             tfidf.get(key, 0.0), (tfidf[key] - top_tfidf) if key in tfidf else 0.0,
+            0.0,  # broader_pull: set by the second stage (Matcher._scored_by_model) from the other rows
         )
         assert len(features) == len(FEATURES)
         nearest = [(conf_bucket.exemplars[i], s) for s, i in confirmed[:KNN]] if conf_bucket else []
@@ -411,11 +416,12 @@ def _short(title: str, limit: int = 80) -> str:
 
 
 def describe(row: PairRow, probability: float, stance: str, stance_probabilities: dict[str, float],
-             model: MatchModel) -> dict[str, Any]:
+             model: MatchModel, narrower: str | None = None) -> dict[str, Any]:
     """The explanation an editor reads: the lexical evidence as before, then what the embedding and the
     editors' earlier decisions added, in words, with the numbers kept alongside for the API."""
     explanation = dict(row.lexical)
     lexical = explanation.get("score", 0.0)
+    pull = row.features[FEATURES.index("broader_pull")]
     confirmed = [(e, s) for e, s in row.confirmed if s >= NAMED_CONFIRMED][:2]
     rejected = row.rejected if row.rejected and row.rejected[1] >= NAMED_REJECTED else None
     examples = [(e, s) for e, s in row.examples if s >= NAMED_CONFIRMED][:1]
@@ -432,6 +438,7 @@ def describe(row: PairRow, probability: float, stance: str, stance_probabilities
         f"worded like its examples and confirmed items ({', '.join(tfidf_words)}; {row.tfidf:.2f})"
         if row.tfidf is not None and row.tfidf >= NAMED_TFIDF and tfidf_words else "",
         f"resembles rejected item '{_short(rejected[0].title)}' ({rejected[1]:.2f})" if rejected else "",
+        f"an instance of it, {narrower}, is likely ({pull:.0%})" if narrower and pull > 0 else "",
     ]
     votes = [e.stance for e, _ in row.confirmed]
     example_votes = [e.stance for e, _ in row.examples]
@@ -451,6 +458,7 @@ def describe(row: PairRow, probability: float, stance: str, stance_probabilities
                 "similarity": round(row.rejected[1], 3)},
             "examples": [{"text": e.title, "stance": e.stance, "similarity": round(s, 3)} for e, s in row.examples[:3]],
         },
+        "broader_of": None if narrower is None else {"proposition_id": narrower, "probability": round(pull, 4)},
         "tfidf": None if row.tfidf is None else {"cosine": round(row.tfidf, 3), "words": tfidf_words,
                                                  "documents": tfidf_documents},
         "stance": {"suggested": stance, "probabilities": {k: round(v, 3) for k, v in stance_probabilities.items()},

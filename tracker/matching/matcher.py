@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.matching.exemplars import ExemplarStore, PairRow, describe, pair_rows
 from tracker.matching.index import BM25Index
-from tracker.matching.model import MatchModel, polarity
+from tracker.matching.model import MatchModel, polarity, second_stage
 from tracker.matching.profile import (
     BASE_SYNONYMS,
     EntityTable,
@@ -268,14 +268,23 @@ class Matcher:
 
     def _scored_by_model(self, item: ItemInput, model: MatchModel, floor: float,
                          limit: int | None) -> list[tuple[str, float, str, dict[str, Any]]]:
-        scored = sorted(((round(model.probability(row.features), 4), row) for row in self.pair_rows(item)),
+        rows = self.pair_rows(item)
+        broader = {row.key: self.profiles[row.key].broader for row in rows}
+        pulled: dict[str, str] = {}
+        for row, (features, narrower) in zip(
+                rows, second_stage([(row.key, row.features) for row in rows], model.probability, broader),
+                strict=True):
+            row.features = features
+            if narrower is not None:
+                pulled[row.key] = narrower
+        scored = sorted(((round(model.probability(row.features), 4), row) for row in rows),
                         key=lambda r: (-r[0], r[1].key))
         results = []
         # Only what is returned is explained: most candidates of an item are never shown.
         for probability, row in [r for r in scored if r[0] >= floor][:limit]:
             stance, stance_probabilities = model.stance(row.stance_features)
             results.append((row.key, probability, stance,
-                            describe(row, probability, stance, stance_probabilities, model)))
+                            describe(row, probability, stance, stance_probabilities, model, pulled.get(row.key))))
         return results
 
     def _scored_lexical(self, item: ItemInput) -> list[tuple[str, float, str, dict[str, Any]]]:

@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +47,9 @@ FEATURES: tuple[str, ...] = (
     # every confirmation moves it (tracker.matching.tfidf)
     "example_tfidf",  # cosine with the proposition's centroid (0 without examples or confirmed items)
     "example_tfidf_gap",  # that minus the item's best over propositions (<= 0; 0 without)
+    # Second stage: the highest first-stage probability (this feature at 0) among the item's candidates that declare
+    # this proposition broader (match_profile.broader), so a general proposition rises beside its instance
+    "broader_pull",
 )
 
 STANCES: tuple[str, ...] = ("supports", "contradicts", "context")
@@ -83,6 +86,36 @@ def polarity(statement: str) -> float:
 def negation(text: str) -> float:
     """How much the item negates, denies or reports failure: 0, 0.5 (one cue) or 1 (two or more)."""
     return min(1.0, 0.5 * len(_NEGATION.findall(text)))
+
+
+def broader_pulls(first: Mapping[str, float], broader: Mapping[str, Sequence[str]]) -> dict[str, tuple[float, str]]:
+    """For each proposition some candidate declares broader: the highest first-stage probability among those
+    narrower candidates, with the one that gave it (ties to the smaller id)."""
+    pulls: dict[str, tuple[float, str]] = {}
+    for narrower, probability in sorted(first.items()):
+        for key in broader.get(narrower, ()):
+            if key in first and (key not in pulls or probability > pulls[key][0]):
+                pulls[key] = (probability, narrower)
+    return pulls
+
+
+BROADER = FEATURES.index("broader_pull")
+
+
+def second_stage(rows: Sequence[tuple[str, Sequence[float]]], probability: Callable[[Sequence[float]], float],
+                 broader: Mapping[str, Sequence[str]]) -> list[tuple[tuple[float, ...], str | None]]:
+    """The item's (key, features) rows with `broader_pull` filled in from the first stage (every row scored with it
+    at 0), and the narrower candidate that pulled each row in (None when none did)."""
+    zeroed = [(key, (*features[:BROADER], 0.0, *features[BROADER + 1:])) for key, features in rows]
+    if not any(broader.get(key) for key, _ in rows):
+        return [(features, None) for _, features in zeroed]
+    pulls = broader_pulls({key: probability(features) for key, features in zeroed}, broader)
+    result: list[tuple[tuple[float, ...], str | None]] = []
+    for key, features in zeroed:
+        pull = pulls.get(key)
+        result.append(((*features[:BROADER], pull[0], *features[BROADER + 1:]), pull[1]) if pull
+                      else (features, None))
+    return result
 
 
 def _sigmoid(z: float) -> float:

@@ -90,6 +90,9 @@ class MatchProfile:
     not_before: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     examples: list[Exemplar] = field(default_factory=list)  # written examples of evidence, with their stance
+    # The broader propositions this one is an instance of (match_profile.broader, declared from the statements: a
+    # breached energy pause is one of Moscow's undertakings broken); an item likely for this one pulls them in
+    broader: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,8 @@ def compile_profile(proposition: PropositionInput, entities: EntityTable) -> Mat
         document=document,
         not_before=_as_datetime(proposition.not_before),
         examples=_examples(proposition.proposition_id, profile.get("examples") or ()),
+        broader=tuple(dict.fromkeys(str(b) for b in profile.get("broader") or ()
+                                    if str(b) != proposition.proposition_id)),
     )
 
 
