@@ -17,7 +17,7 @@ import numpy as np
 
 from tracker.matching.model import FEATURES, STANCE_FEATURES, STANCES, MatchModel, negation
 from tracker.matching.profile import Exemplar
-from tracker.matching.scorer import ItemFeatures, score_pair
+from tracker.matching.scorer import ItemFeatures, LexicalScore, lexical_score
 from tracker.matching.text import analyse
 from tracker.matching.tfidf import TfidfCentroids, document
 
@@ -39,6 +39,16 @@ class _Decided:
     stems: list[frozenset[str]] = field(default_factory=list)
     vectors: np.ndarray | None = None
     _centroid: np.ndarray | None = None
+    _counts: dict[str, int] | None = None
+
+    def stance_counts(self) -> dict[str, int]:
+        """How many exemplars have each stance (cached until the bucket changes)."""
+        if self._counts is None:
+            counts = dict.fromkeys(STANCES, 0)
+            for exemplar in self.exemplars:
+                counts[exemplar.stance or "context"] += 1
+            self._counts = counts
+        return self._counts
 
     def centroid(self) -> np.ndarray | None:
         """The unit-length mean of the exemplars' vectors (cached until the bucket changes)."""
@@ -130,6 +140,7 @@ class ExemplarStore:
                 bucket.stems = [bucket.stems[i] for i in keep]
                 bucket.vectors = bucket.vectors[keep] if bucket.vectors is not None else None
                 bucket._centroid = None
+                bucket._counts = None
         self._extend(key, [exemplar])
 
     def _extend(self, key: str, exemplars: list[Exemplar]) -> None:
@@ -144,6 +155,8 @@ class ExemplarStore:
                 bucket.exemplars = bucket.exemplars[-MAX_PER_KIND:]
                 bucket.stems = bucket.stems[-MAX_PER_KIND:]
                 bucket.vectors = bucket.vectors[-MAX_PER_KIND:] if bucket.vectors is not None else None
+                bucket._centroid = None
+                bucket._counts = None
         for exemplar in exemplars:  # in the order they were made, as `add` takes them one at a time
             self.tfidf.add(key, exemplar.evidence_id, documents[id(exemplar)], exemplar.confirmed)
 
@@ -156,6 +169,7 @@ class ExemplarStore:
         stems = [analyse(t).stems for t in texts]
         bucket.exemplars += chosen
         bucket._centroid = None
+        bucket._counts = None
         bucket.stems += [frozenset(s) for s in stems]
         vectors = self.embed(texts)
         if vectors is not None:
@@ -194,38 +208,59 @@ class ExemplarStore:
             ids = [e.evidence_id for e in bucket.exemplars]
             if evidence_id in ids:
                 sims[[i for i, x in enumerate(ids) if x == evidence_id]] = -np.inf
-            k = min(limit, len(sims))
-            top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
-            top = top[np.lexsort((-top, -sims[top]))]  # nearest first; among equals, the later decision first
-            return [(float(sims[i]), int(i)) for i in top if sims[i] > -np.inf]
+            return _nearest_of(sims, limit)
         overlaps = [_jaccard(stems, s) for s in bucket.stems]
         ranked = sorted(((s, i) for i, s in enumerate(overlaps) if bucket.exemplars[i].evidence_id != evidence_id),
                         reverse=True)
         return ranked[:limit]
 
     def best(self, kind: str, vector: np.ndarray | None, stems: frozenset[str], evidence_id: str,
-             keys: Iterable[str]) -> dict[str, float]:
-        """Per proposition among `keys`, the similarity of its nearest exemplar of `kind` ("confirmed" or
-        "examples"), the item itself left out: one matrix product over all of them instead of one per proposition."""
+             keys: Iterable[str] | None) -> dict[str, float]:
+        """Per proposition among `keys` (None: all), the similarity of its nearest exemplar of `kind` ("confirmed"
+        or "examples"), the item itself left out: one matrix product over all of them instead of one per
+        proposition."""
+        return self.similar(kind, vector, stems, evidence_id, keys)[0]
+
+    def similar(self, kind: str, vector: np.ndarray | None, stems: frozenset[str], evidence_id: str,
+                keys: Iterable[str] | None) -> tuple[dict[str, float], _Sims | None]:
+        """`best`, and the item's similarity to every exemplar of the kind (the item's own rows at -inf), from which
+        `nearest_in` ranks one proposition's exemplars without another product."""
         buckets = self.confirmed if kind == "confirmed" else self.examples
         stacked = self._stack(kind, buckets) if vector is not None else None
         if vector is not None and stacked is None:
-            return {}  # no exemplar of this kind anywhere
+            return {}, None  # no exemplar of this kind anywhere
         if stacked is None or vector is None:
             found = {}
-            for key in keys:
+            for key in buckets if keys is None else keys:
                 near = self.nearest(buckets.get(key), vector, stems, evidence_id)
                 if near:
                     found[key] = near[0][0]
-            return found
+            return found, None
         # einsum, not `@`: for a matrix this size OpenBLAS starts threads, and on a busy machine their hand-offs
-        # cost ten times the arithmetic (measured 3-8 ms against 0.5 ms for 6,000 x 256).
+        # cost ten times the arithmetic (measured 3-8 ms against 0.5 ms for 6,000 x 256). Each row's cosine is the
+        # same number as the bucket's own product gives (`nearest`): einsum sums every row the same way.
         sims = np.einsum("ij,j->i", stacked.matrix, vector)
         for row in stacked.rows_of.get(evidence_id, ()):
             sims[row] = -np.inf
         maxima = np.maximum.reduceat(sims, stacked.starts).tolist()
-        wanted = set(keys)
-        return {key: m for key, m in zip(stacked.keys, maxima, strict=True) if key in wanted and m > -np.inf}
+        if keys is None:
+            found = {key: m for key, m in zip(stacked.keys, maxima, strict=True) if m > -np.inf}
+        else:
+            wanted = set(keys)
+            found = {key: m for key, m in zip(stacked.keys, maxima, strict=True) if key in wanted and m > -np.inf}
+        return found, _Sims(stacked, sims)
+
+    def nearest_in(self, kind: str, key: str, sims: _Sims | None, vector: np.ndarray | None, stems: frozenset[str],
+                   evidence_id: str, limit: int = KNN) -> list[tuple[float, int]]:
+        """`nearest` for one proposition's bucket of `kind`, from the similarities `similar` gave when it has them."""
+        buckets = self.confirmed if kind == "confirmed" else self.examples
+        bucket = buckets.get(key)
+        if sims is None or bucket is None or not bucket.exemplars or bucket.vectors is None:
+            return self.nearest(bucket, vector, stems, evidence_id, limit)
+        span = sims.stacked.spans.get(key)
+        if span is None:
+            return self.nearest(bucket, vector, stems, evidence_id, limit)
+        return _nearest_of(sims.values[span[0]:span[1]], limit)
 
     def _stack(self, kind: str, buckets: dict[str, _Decided]) -> _Stacked | None:
         version, stacked = self._stacked.get(kind, (-1, None))
@@ -239,8 +274,11 @@ class ExemplarStore:
                     for exemplar in buckets[key].exemplars:
                         rows_of.setdefault(exemplar.evidence_id, []).append(row)
                         row += 1
-                stacked = _Stacked(keys, np.cumsum([0, *sizes[:-1]]),
-                                   np.vstack([buckets[k].vectors for k in keys]), rows_of)  # type: ignore[misc]
+                starts = np.cumsum([0, *sizes[:-1]])
+                spans = {key: (int(start), int(start) + size) for key, start, size in zip(keys, starts, sizes,
+                                                                                          strict=True)}
+                stacked = _Stacked(keys, starts, np.vstack([buckets[k].vectors for k in keys]),  # type: ignore[misc]
+                                   rows_of, spans)
             else:
                 stacked = None
             self._stacked[kind] = (self.version, stacked)
@@ -255,6 +293,23 @@ class _Stacked:
     starts: np.ndarray
     matrix: np.ndarray
     rows_of: dict[str, list[int]]  # evidence id -> its rows (an item is never its own exemplar)
+    spans: dict[str, tuple[int, int]]  # proposition -> its rows, from and to
+
+
+@dataclass
+class _Sims:
+    """One item's similarity to every row of a `_Stacked` (its own rows at -inf)."""
+
+    stacked: _Stacked
+    values: np.ndarray
+
+
+def _nearest_of(sims: np.ndarray, limit: int) -> list[tuple[float, int]]:
+    """(similarity, index) of the `limit` highest, highest first; -inf rows left out."""
+    k = min(limit, len(sims))
+    top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+    top = top[np.lexsort((-top, -sims[top]))]  # nearest first; among equals, the later decision first
+    return [(float(sims[i]), int(i)) for i in top if sims[i] > -np.inf]
 
 
 @dataclass
@@ -262,7 +317,7 @@ class PairRow:
     key: str
     features: tuple[float, ...]
     stance_features: tuple[float, ...]
-    lexical: dict[str, Any]  # the lexical scorer's explanation (entities, terms, cues...)
+    scored: LexicalScore  # the lexical scorer's result; `lexical` is its explanation (entities, terms, cues...)
     cosine: float | None
     confirmed: list[tuple[Exemplar, float]]  # nearest confirmed exemplars (with cosine), nearest first
     rejected: tuple[Exemplar, float] | None  # the nearest rejected exemplar
@@ -271,6 +326,14 @@ class PairRow:
     # the item's words that weigh most in that centroid, and how many documents it holds (worked out only for the
     # rows an editor is shown)
     tfidf_words: Callable[[], tuple[list[str], int]] = field(default=lambda: ([], 0))
+
+    @property
+    def lexical(self) -> dict[str, Any]:
+        """The lexical scorer's explanation, built on first use (only rows an editor is shown need it)."""
+        explanation = self.__dict__.get("_lexical")
+        if explanation is None:
+            explanation = self.__dict__["_lexical"] = self.scored.explanation()
+        return explanation
 
 
 def _no_words() -> tuple[list[str], int]:
@@ -285,51 +348,73 @@ def _shared_words(store: ExemplarStore, vector: dict[str, float], key: str,
     return shared
 
 
-def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligible: Sequence[str]) -> list[PairRow]:
+def _top(scores: dict[str, float], n: int) -> list[str]:
+    """The keys of the `n` highest scores, highest first, ties to the smaller key: `sorted` by (-score, key) and cut,
+    with only the scores at or above the n-th highest sorted."""
+    if len(scores) > 4 * n:
+        values = np.fromiter(scores.values(), np.float64, len(scores))
+        kth = np.partition(values, len(values) - n)[len(values) - n]
+        keys = list(scores)
+        chosen = [keys[i] for i in np.flatnonzero(values >= kth).tolist()]
+    else:
+        chosen = list(scores)
+    return sorted(chosen, key=lambda k: (-scores[k], k))[:n]
+
+
+def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures,
+              eligible: Sequence[str] | None) -> list[PairRow]:
+    """The feature rows of the item's candidates among the `eligible` propositions (None: all of them)."""
     store = matcher.exemplars
     text = f"{item.title}. {item.summary}"
     vector = store.embed_one(text)
     stems = frozenset(t for t in analysed.tokens if not t.startswith("@"))
-    allowed = set(eligible)
+    allowed = None if eligible is None else set(eligible)
+    evidence_id = item.evidence_id
 
     bm25 = matcher.candidates_for(analysed)
     bm25_rank = {key: rank for rank, (key, _) in enumerate(bm25)}
     partial = dict(bm25)
-    cosines = {k: v for k, v in store.profile_cosines(vector).items() if k in allowed}
-    best_confirmed = store.best("confirmed", vector, stems, item.evidence_id, allowed)
-    best_example = store.best("examples", vector, stems, item.evidence_id, allowed)
-    by_examples = [key for key, _ in matcher.example_index.candidates(analysed.tokens, 10) if key in allowed]
+    cosines = store.profile_cosines(vector)
+    if allowed is not None:
+        cosines = {k: v for k, v in cosines.items() if k in allowed}
+    best_confirmed, confirmed_sims = store.similar("confirmed", vector, stems, evidence_id, allowed)
+    best_example, example_sims = store.similar("examples", vector, stems, evidence_id, allowed)
+    by_examples = [key for key, _ in matcher.example_index.candidates(analysed.tokens, 10)
+                   if allowed is None or key in allowed]
     example_rank = {key: rank for rank, key in enumerate(by_examples)}
     item_stems = analysed.analysed or analyse(text)
     tfidf_vector = store.tfidf.vector(document(item_stems.stems))
-    tfidf = store.tfidf.cosines(tfidf_vector, item.evidence_id, allowed)
+    tfidf = store.tfidf.cosines(tfidf_vector, evidence_id, allowed)
 
     # Candidates: the lexical stage's, plus what the embedding and the editors' exemplars propose on their own.
     order = [key for key, _ in bm25]
-    order += sorted(cosines, key=lambda k: (-cosines[k], k))[:CANDIDATES_BY_EMBEDDING]
-    order += sorted(best_confirmed, key=lambda k: (-best_confirmed[k], k))[:CANDIDATES_BY_EMBEDDING]
-    order += sorted(best_example, key=lambda k: (-best_example[k], k))[:CANDIDATES_BY_EMBEDDING]
+    order += _top(cosines, CANDIDATES_BY_EMBEDDING)
+    order += _top(best_confirmed, CANDIDATES_BY_EMBEDDING)
+    order += _top(best_example, CANDIDATES_BY_EMBEDDING)
     order += by_examples[:CANDIDATES_BY_EXAMPLE_WORDS]
-    order += sorted(tfidf, key=lambda k: (-tfidf[k], k))[:CANDIDATES_BY_TFIDF]
+    order += _top(tfidf, CANDIDATES_BY_TFIDF)
     candidates = list(dict.fromkeys(order))
     # and the broader propositions the candidates declare, so the second stage can pull them in
-    candidates += [b for key in list(candidates) for b in matcher.profiles[key].broader
-                   if b in allowed and b not in candidates]
+    profiles = matcher.profiles
+    eligible_keys = profiles if allowed is None else allowed
+    candidates += [b for key in list(candidates) for b in profiles[key].broader
+                   if b in eligible_keys and b not in candidates]
     candidates = list(dict.fromkeys(candidates))
 
-    common = matcher.index.common_tokens(analysed.tokens)
+    index = matcher.index
+    common = index.common_tokens(analysed.tokens)
     scored = []
     for key in candidates:
-        full = (partial[key] + matcher.index.common_share(key, common)) if key in partial \
-            else matcher.index.score(key, analysed.tokens)
-        lexical, _, explanation = score_pair(matcher.profiles[key], analysed, full, matcher._specificity,
-                                             matcher.weights, matcher._shadows)
-        if explanation.get("vetoes"):
+        full = (partial[key] + index.common_share(key, common)) if key in partial \
+            else index.score(key, analysed.tokens)
+        result = lexical_score(profiles[key], analysed, full, matcher._specificity, matcher.weights,
+                               matcher._shadows)
+        if result.vetoes:
             continue  # an exclusion phrase still vetoes outright
-        scored.append((key, lexical, explanation))
+        scored.append((key, result))
     if not scored:
         return []
-    top_lexical = max(s for _, s, _ in scored)
+    top_lexical = max(r.score for _, r in scored)
     top_cosine = max(cosines.values(), default=0.0)
     top_confirmed = max(best_confirmed.values(), default=0.0)
     top_example = max(best_example.values(), default=0.0)
@@ -338,12 +423,13 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
     item_negation = negation(text)
 
     rows = []
-    for key, lexical, explanation in scored:
-        components = explanation["components"]
-        confirmed = store.nearest(store.confirmed.get(key), vector, stems, item.evidence_id)
-        rejected_bucket = store.rejected.get(key)
-        rejected = store.nearest(rejected_bucket, vector, stems, item.evidence_id)
+    for key, result in scored:
+        lexical = result.score
+        terms, entities, bm25_component, cues_component = result.components
         conf_bucket = store.confirmed.get(key)
+        confirmed = store.nearest_in("confirmed", key, confirmed_sims, vector, stems, evidence_id)
+        rejected_bucket = store.rejected.get(key)
+        rejected = store.nearest(rejected_bucket, vector, stems, evidence_id)
         c_cos = confirmed[0][0] if confirmed else 0.0
         r_cos = rejected[0][0] if rejected else 0.0
         c_overlap = _jaccard(stems, conf_bucket.stems[confirmed[0][1]]) if confirmed and conf_bucket else 0.0
@@ -351,14 +437,15 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
         c_centroid = float(centroid @ vector) if centroid is not None else 0.0
         r_overlap = _jaccard(stems, rejected_bucket.stems[rejected[0][1]]) if rejected and rejected_bucket else 0.0
         cosine = cosines.get(key, 0.0)
-        examples = store.nearest(store.examples.get(key), vector, stems, item.evidence_id)
         example_bucket = store.examples.get(key)
+        examples = store.nearest_in("examples", key, example_sims, vector, stems, evidence_id)
         e_cos = examples[0][0] if examples else 0.0
         e_overlap = _jaccard(stems, example_bucket.stems[examples[0][1]]) if examples and example_bucket else 0.0
         e_centre = example_bucket.centroid() if example_bucket is not None and vector is not None else None
         rank = bm25_rank.get(key)
+        item_tfidf = tfidf.get(key)
         features = (
-            lexical, components["terms"], components["entities"], components["bm25"], components["cues"],
+            lexical, terms, entities, bm25_component, cues_component,
             0.0 if rank is None else 1.0 / (rank + 1), lexical - top_lexical,
             cosine, cosine - top_cosine,
             1.0 if confirmed else 0.0, c_cos, (c_cos - top_confirmed) if confirmed else 0.0, c_overlap, c_centroid,
@@ -366,7 +453,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
             e_cos, (e_cos - top_example) if examples else 0.0, e_overlap,
             float(e_centre @ vector) if e_centre is not None else 0.0,
             1.0 / (example_rank[key] + 1) if key in example_rank else 0.0,
-            tfidf.get(key, 0.0), (tfidf[key] - top_tfidf) if key in tfidf else 0.0,
+            0.0 if item_tfidf is None else item_tfidf, 0.0 if item_tfidf is None else item_tfidf - top_tfidf,
             0.0,  # broader_pull: set by the second stage (Matcher._scored_by_model) from the other rows
         )
         assert len(features) == len(FEATURES)
@@ -380,28 +467,28 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures, eligibl
         for exemplar, similarity in nearest_examples:
             example_votes[exemplar.stance or "context"] += max(similarity, 0.0)
         example_total = sum(example_votes.values())
-        counts = dict.fromkeys(STANCES, 0)
-        for exemplar in conf_bucket.exemplars if conf_bucket else ():
-            counts[exemplar.stance or "context"] += 1
+        counts = conf_bucket.stance_counts() if conf_bucket else _NO_COUNTS
         n = sum(counts.values())
-        cues = explanation["stance_cues"]
         polarity = matcher._polarity.get(key, 0.0)
         stance_features = (
-            float(len(cues["supports"])), float(len(cues["contradicts"])),
+            float(len(result.supports)), float(len(result.contradicts)),
             item_negation, item_negation * polarity, polarity,
             *(votes[s] / total if total else 0.0 for s in STANCES),
             *((counts[s] + ALPHA / 3) / (n + ALPHA) if n else 0.0 for s in STANCES),
             1.0 if n else 0.0,
             *(example_votes[s] / example_total if example_total else 0.0 for s in STANCES),
-            e_cos, tfidf.get(key, 0.0),
+            e_cos, 0.0 if item_tfidf is None else item_tfidf,
         )
         assert len(stance_features) == len(STANCE_FEATURES)
         near_rejected = (rejected_bucket.exemplars[rejected[0][1]], r_cos) if rejected and rejected_bucket else None
-        rows.append(PairRow(key, features, stance_features, explanation,
+        rows.append(PairRow(key, features, stance_features, result,
                             cosines.get(key) if vector is not None else None, nearest, near_rejected,
-                            nearest_examples, tfidf.get(key),
-                            _shared_words(store, tfidf_vector, key, words) if key in tfidf else _no_words))
+                            nearest_examples, item_tfidf,
+                            _shared_words(store, tfidf_vector, key, words) if item_tfidf is not None else _no_words))
     return rows
+
+
+_NO_COUNTS = dict.fromkeys(STANCES, 0)
 
 
 # An exemplar is named in the explanation when it is at least this close (centred cosine, which runs lower than

@@ -12,6 +12,11 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
+
+import numpy as np
+
+LONG_POSTINGS = 400  # (doc, share) pairs an item reaches above which `candidates` sums them with numpy
 
 
 @dataclass
@@ -33,6 +38,11 @@ class BM25Index:
         self._common: frozenset[str] = frozenset()
         self._weighted: dict[str, tuple[tuple[str, float], ...]] = {}  # token -> (doc, BM25 share), precomputed
         self._common_shares: dict[str, dict[str, float]] = {}
+        self._doc_shares: dict[str, dict[str, float]] = {}  # doc -> token -> its BM25 share, for `score`
+        # For `candidates` over long postings: each doc's place, and per token (places, shares) built on first use
+        self._places: dict[str, int] = {}
+        self._keys: list[str] = []
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -88,6 +98,12 @@ class BM25Index:
         self._common_shares = {
             t: {key: self._term(t, count, docs[key]) for key, count in self._postings[t].items()} for t in self._common
         }
+        self._doc_shares = {
+            key: {t: self._term(t, count, doc) for t, count in doc.tf.items() if count} for key, doc in docs.items()
+        }
+        self._keys = list(docs)
+        self._places = {key: place for place, key in enumerate(self._keys)}
+        self._arrays = {}
 
     def idf(self, token: str) -> float:
         return self._idf.get(token, 0.0)
@@ -97,19 +113,43 @@ class BM25Index:
         return self._idf[token] * count * (self.k1 + 1) / (count + norm)
 
     def candidates(self, tokens: Iterable[str], limit: int) -> list[tuple[str, float]]:
-        """The `limit` best documents by BM25 over the item's discriminating tokens, best first."""
-        scores: dict[str, float] = {}
+        """The `limit` best documents by BM25 over the item's discriminating tokens, best first (equal scores in
+        the order the item's tokens first reached them)."""
         weighted = self._weighted
+        postings = [posting for token in set(tokens) if (posting := weighted.get(token)) is not None]
+        if sum(len(p) for p in postings) > LONG_POSTINGS:
+            return self._candidates_by_arrays(
+                [token for token in set(tokens) if token in weighted], limit)
+        scores: dict[str, float] = {}
         get = scores.get
-        for token in set(tokens):
-            posting = weighted.get(token)
-            if posting is None:
-                continue
+        for posting in postings:
             for key, share in posting:
                 scores[key] = get(key, 0.0) + share
-        if len(scores) > limit:
-            return sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
-        return sorted(scores.items(), key=lambda kv: -kv[1])
+        # Highest first, equals in the order they were found (a stable sort, reversed or not)
+        return sorted(scores.items(), key=itemgetter(1), reverse=True)[:limit]
+
+    def _candidates_by_arrays(self, tokens: list[str], limit: int) -> list[tuple[str, float]]:
+        """`candidates` with numpy: the same sums, each document's shares added in the same order from 0.0
+        (bincount adds its weights in order), and equal scores kept in the order they were first reached."""
+        if not tokens:
+            return []
+        arrays = self._arrays
+        places: list[np.ndarray] = []
+        shares: list[np.ndarray] = []
+        for token in tokens:
+            found = arrays.get(token)
+            if found is None:
+                posting = self._weighted[token]
+                found = arrays[token] = (np.fromiter((self._places[k] for k, _ in posting), np.intp, len(posting)),
+                                         np.fromiter((v for _, v in posting), np.float64, len(posting)))
+            places.append(found[0])
+            shares.append(found[1])
+        where = np.concatenate(places)
+        scores = np.bincount(where, weights=np.concatenate(shares), minlength=len(self._keys))
+        reached, first = np.unique(where, return_index=True)
+        best = reached[np.lexsort((first, -scores[reached]))[:limit]]
+        keys = self._keys
+        return [(keys[i], score) for i, score in zip(best.tolist(), scores[best].tolist(), strict=True)]
 
     def common_tokens(self, tokens: Iterable[str]) -> list[str]:
         return [t for t in set(tokens) if t in self._common_shares]
@@ -120,10 +160,10 @@ class BM25Index:
 
     def score(self, key: str, tokens: Iterable[str]) -> float:
         """Full BM25 of one document against the item, common tokens included."""
-        doc = self._docs[key]
+        shares = self._doc_shares[key]
         total = 0.0
         for token in set(tokens):
-            count = doc.tf.get(token)
-            if count:
-                total += self._term(token, count, doc)
+            share = shares.get(token)
+            if share is not None:
+                total += share
         return total

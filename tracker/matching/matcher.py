@@ -127,6 +127,7 @@ class Matcher:
         self.example_index = BM25Index()  # each proposition's written examples, as one document
         self.profiles: dict[str, MatchProfile] = {}
         self._cutoffs: dict[str, datetime | None] = {}
+        self._latest_cutoff: tuple[datetime, int] | None = None  # (latest cutoff, how many have one), cached
         self._specificity: dict[str, float] = {}
         self._synonyms = {phrase_key(k): phrase_key(v) for k, v in BASE_SYNONYMS.items()}
         self._max_n = 2
@@ -150,6 +151,7 @@ class Matcher:
             self.profiles[profile.proposition_id] = profile
             self._cutoffs[profile.proposition_id] = _cutoff(self._not_before_for(proposition))
             compiled.append(profile)
+        self._latest_cutoff = None
         self.index.set_many((p.proposition_id, p.document) for p in compiled)
         self._refresh_specificity()
         for profile in compiled:
@@ -211,6 +213,7 @@ class Matcher:
     def remove(self, proposition_id: str) -> None:
         self.profiles.pop(proposition_id, None)
         self._cutoffs.pop(proposition_id, None)
+        self._latest_cutoff = None
         self.exemplars.remove(proposition_id)
         self.index.remove(proposition_id)
         self.example_index.remove(proposition_id)
@@ -246,12 +249,23 @@ class Matcher:
         cutoff = self._cutoffs.get(proposition_id)
         return cutoff is None or (published is not None and published >= cutoff)
 
+    def _eligible_keys(self, published: datetime | None) -> list[str] | None:
+        """The propositions evidence published then may bear on; None when that is all of them."""
+        cutoffs = self._cutoffs
+        latest = self._latest_cutoff
+        if latest is None:  # worked out once per set of propositions
+            dated = [c for c in cutoffs.values() if c is not None]
+            latest = self._latest_cutoff = (max(dated) if dated else datetime.min, len(dated))
+        if not latest[1] or (published is not None and published >= latest[0]):
+            return None
+        return [key for key in self.profiles if self._eligible(key, published)]
+
     def pair_rows(self, item: ItemInput) -> list[PairRow]:
         """The feature rows of the item's candidates (BM25 best, embedding nearest, exemplar nearest)."""
         analysed = self.features(item)
-        eligible = [key for key in self.profiles if self._eligible(key, analysed.published)]
+        eligible = self._eligible_keys(analysed.published)
         self.stats.items += 1
-        if not eligible:
+        if not self.profiles or eligible == []:
             self.stats.last_rescored = []
             return []
         rows = pair_rows(self, item, analysed, eligible)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import mul
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,9 @@ class MatchModel:
     embedding_mean: tuple[float, ...] | None = None
 
     def probability(self, features: Sequence[float]) -> float:
-        return _sigmoid(self.intercept + sum(c * x for c, x in zip(self.coefficients, features, strict=True)))
+        if len(features) != len(self.coefficients):
+            raise ValueError(f"{len(features)} features for {len(self.coefficients)} coefficients")
+        return _sigmoid(self.intercept + sum(map(mul, self.coefficients, features)))
 
     def contributions(self, features: Sequence[float]) -> dict[str, float]:
         """Each feature's share of the log-odds (for explanations)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from rapidfuzz import process
@@ -74,6 +75,12 @@ class Term:
     @property
     def is_phrase(self) -> bool:
         return len(self.tokens) > 1
+
+    @cached_property
+    def cue_parts(self) -> tuple[frozenset[str], frozenset[str]]:
+        """As a stance cue: its words other than entities, and the entities it names."""
+        words = frozenset(t for t in self.tokens if not t.startswith("@"))
+        return words, self.tokens - words
 
 
 @dataclass

@@ -62,15 +62,18 @@ def _hit(term: Term, features: frozenset[str]) -> float:
 def _cue_hits(cues: list[Term], features: frozenset[str]) -> list[tuple[str, float]]:
     hits = []
     for cue in cues:
-        credit = _hit(cue, features)
-        if not credit:
+        if cue.key in features:
+            credit = 1.0
+        elif len(cue.tokens) > 1 and cue.tokens <= features:
+            credit = PARTIAL_PHRASE
+        else:
             # Entities named in a cue must all be there; of its other words, at most a third may be missing.
-            words = {t for t in cue.tokens if not t.startswith("@")}
-            named = cue.tokens - words
+            words, named = cue.cue_parts
             if len(words) >= 2 and named <= features and len(words - features) <= len(words) // 3:
                 credit = PARTIAL_CUE
-        if credit:
-            hits.append((cue.text, credit))
+            else:
+                continue
+        hits.append((cue.text, credit))
     return hits
 
 
@@ -84,44 +87,100 @@ def recency_factor(published: datetime | None, not_before: datetime | None, weig
     return 1.0 - over * (1.0 - weights.recency_floor)
 
 
-def score_pair(
+class LexicalScore:
+    """One candidate's lexical score and what the fitted model reads of it; the explanation an editor reads is
+    built only when asked for (most candidates of an item are never shown)."""
+
+    __slots__ = ("score", "stance", "components", "supports", "contradicts", "vetoes", "_detail")
+
+    def __init__(self, score: float, stance: str, components: tuple[float, float, float, float],
+                 supports: list[tuple[str, float]], contradicts: list[tuple[str, float]], vetoes: list[str],
+                 detail: tuple[Any, ...]) -> None:
+        self.score = score
+        self.stance = stance
+        self.components = components  # terms, entities, bm25, cues, each rounded to 3 places
+        self.supports = supports
+        self.contradicts = contradicts
+        self.vetoes = vetoes
+        self._detail = detail
+
+    def explanation(self) -> dict[str, Any]:
+        score, stance, supports, contradicts, vetoes = (self.score, self.stance, self.supports, self.contradicts,
+                                                        self.vetoes)
+        if vetoes:
+            return {"vetoes": vetoes, "score": 0.0, "summary": f"vetoed by exclusion: {', '.join(vetoes)}"}
+        terms, entities, bm25, recency = self._detail
+        matched_terms = [
+            {"term": text, "weight": weight,
+             "match": "phrase" if credit == 1 else "words" if credit == PARTIAL_PHRASE else "inside a longer term"}
+            for text, weight, credit in terms
+        ]
+        matched_terms.sort(key=lambda t: -t["weight"])
+        matched_entities = [{"entity": name, "as": word, "weight": weight, "typo": fuzzy}
+                            for name, word, weight, fuzzy in entities]
+        names = ", ".join(f"{m['entity']}" + (f" ('{m['as']}')" if m["typo"] else "") for m in matched_entities)
+        words = ", ".join(f"{m['term']} ({m['weight']})" for m in matched_terms[:4])
+        summary = f"score {score:.2f}: " + "; ".join(
+            part for part in (
+                f"entities {names}" if names else "",
+                f"terms {words}" if words else "no profile terms",
+                f"{stance} cues: {', '.join(c for c, _ in (supports if stance == 'supports' else contradicts))}"
+                if stance != "context" else "",
+            ) if part
+        )
+        t, e, b, s = self.components
+        return {
+            "score": score,
+            "entities": matched_entities,
+            "terms": matched_terms,
+            "stance_cues": {"supports": [c for c, _ in supports], "contradicts": [c for c, _ in contradicts]},
+            "components": {"terms": t, "entities": e, "bm25": b, "cues": s},
+            "bm25": round(bm25, 3),
+            "recency": round(recency, 3),
+            "vetoes": [],
+            "summary": summary,
+        }
+
+
+def lexical_score(
     profile: MatchProfile,
     item: ItemFeatures,
     bm25: float,
     specificity: Mapping[str, float],
     weights: Weights,
     shadows: Mapping[str, tuple[str, ...]] | None = None,
-) -> tuple[float, str, dict[str, Any]]:
-    """(score, suggested stance, explanation) for one candidate."""
+) -> LexicalScore:
+    """The score of one candidate, its stance, and (when asked) the explanation `score_pair` gives."""
     features = item.features
     vetoes = [term.text for term in profile.exclusions if term.key in features]
     if vetoes:
-        explanation = {"vetoes": vetoes, "score": 0.0, "summary": f"vetoed by exclusion: {', '.join(vetoes)}"}
-        return 0.0, "context", explanation
+        return LexicalScore(0.0, "context", (0.0, 0.0, 0.0, 0.0), [], [], vetoes, ())
 
     matched_terms = []
     t_raw = 0.0
     for term in profile.terms:
-        credit = _hit(term, features)
-        if credit and shadows and any(longer in features for longer in shadows.get(term.key, ())):
+        key = term.key
+        if key in features:
+            credit = 1.0
+        elif len(term.tokens) > 1 and term.tokens <= features:
+            credit = PARTIAL_PHRASE
+        else:
+            continue
+        if shadows and any(longer in features for longer in shadows.get(key, ())):
             credit *= SHADOWED
-        if credit:
-            weight = round(term.weight * specificity.get(term.key, 1.0) * credit, 3)
-            t_raw += weight
-            kind = "phrase" if credit == 1 else "words" if credit == PARTIAL_PHRASE else "inside a longer term"
-            matched_terms.append({"term": term.text, "weight": weight, "match": kind})
-    matched_terms.sort(key=lambda t: -t["weight"])
+        weight = round(term.weight * specificity.get(key, 1.0) * credit, 3)
+        t_raw += weight
+        matched_terms.append((term.text, weight, credit))
 
     matched_entities = []
     e_raw = 0.0
+    found_entities = item.entities
     for ident, weight in profile.entities.items():
-        found = item.entities.get(ident)
+        found = found_entities.get(ident)
         if found:
             e_raw += weight
             word, fuzzy = found
-            matched_entities.append(
-                {"entity": profile.entity_names.get(ident, ident), "as": word, "weight": weight, "typo": fuzzy}
-            )
+            matched_entities.append((profile.entity_names.get(ident, ident), word, weight, fuzzy))
     entity_total = sum(profile.entities.values())
 
     supports = _cue_hits(profile.supports, features)
@@ -147,26 +206,18 @@ def score_pair(
         stance = "supports"
     elif contradict_credit > support_credit:
         stance = "contradicts"
+    return LexicalScore(score, stance, (round(t, 3), round(e, 3), round(b, 3), round(s, 3)), supports, contradicts,
+                        [], (matched_terms, matched_entities, bm25, recency))
 
-    names = ", ".join(f"{m['entity']}" + (f" ('{m['as']}')" if m["typo"] else "") for m in matched_entities)
-    words = ", ".join(f"{m['term']} ({m['weight']})" for m in matched_terms[:4])
-    summary = f"score {score:.2f}: " + "; ".join(
-        part for part in (
-            f"entities {names}" if names else "",
-            f"terms {words}" if words else "no profile terms",
-            f"{stance} cues: {', '.join(c for c, _ in (supports if stance == 'supports' else contradicts))}"
-            if stance != "context" else "",
-        ) if part
-    )
-    explanation: dict[str, Any] = {
-        "score": score,
-        "entities": matched_entities,
-        "terms": matched_terms,
-        "stance_cues": {"supports": [c for c, _ in supports], "contradicts": [c for c, _ in contradicts]},
-        "components": {"terms": round(t, 3), "entities": round(e, 3), "bm25": round(b, 3), "cues": round(s, 3)},
-        "bm25": round(bm25, 3),
-        "recency": round(recency, 3),
-        "vetoes": [],
-        "summary": summary,
-    }
-    return score, stance, explanation
+
+def score_pair(
+    profile: MatchProfile,
+    item: ItemFeatures,
+    bm25: float,
+    specificity: Mapping[str, float],
+    weights: Weights,
+    shadows: Mapping[str, tuple[str, ...]] | None = None,
+) -> tuple[float, str, dict[str, Any]]:
+    """(score, suggested stance, explanation) for one candidate."""
+    scored = lexical_score(profile, item, bm25, specificity, weights, shadows)
+    return scored.score, scored.stance, scored.explanation()

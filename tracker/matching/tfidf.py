@@ -64,6 +64,9 @@ class TfidfCentroids:
         self._postings: dict[str, dict[str, float]] = {}
         self._column: dict[str, int] = {}  # proposition -> its place in the arrays below
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # term -> (columns, weights), from _postings
+        # every proposition's sum, column and norm (`_everyone`), until a sum or an input changes
+        self._all: tuple[dict[str, _Sum], np.ndarray, np.ndarray] | None = None
+        self._holders: dict[str, list[str]] | None = None  # evidence id -> propositions confirmed for it
 
     # ---- inputs ------------------------------------------------------------------------------------
 
@@ -88,10 +91,13 @@ class TfidfCentroids:
         self._postings.clear()
         self._column.clear()
         self._arrays.clear()
+        self._all = None
 
     def replace_decisions(self, key: str, decisions: Iterable[tuple[str, Counts, bool]]) -> None:
         """All of a proposition's decisions, oldest first: (evidence id, document, confirmed?)."""
         self._confirmed.pop(key, None)
+        self._holders = None
+        self._all = None
         self._drop(key)
         for evidence_id, doc, confirmed in decisions:
             self.add(key, evidence_id, doc, confirmed)
@@ -99,6 +105,8 @@ class TfidfCentroids:
     def add(self, key: str, evidence_id: str, doc: Counts, confirmed: bool) -> None:
         """One decision as it happens; a later decision on the same item replaces the earlier one."""
         bucket = self._confirmed.setdefault(key, {})
+        self._holders = None
+        self._all = None
         if evidence_id in bucket:
             del bucket[evidence_id]
             self._drop(key)  # summed again, in order, when next needed
@@ -116,6 +124,8 @@ class TfidfCentroids:
     def remove(self, key: str) -> None:
         self.set_examples(key, [])
         self._confirmed.pop(key, None)
+        self._holders = None
+        self._all = None
         self._drop(key)
 
     # ---- weights -----------------------------------------------------------------------------------
@@ -148,6 +158,7 @@ class TfidfCentroids:
 
     def _fold(self, key: str, total: _Sum, vector: Mapping[str, float]) -> None:
         total.fold(vector)
+        self._all = None
         weights = total.weights
         arrays = self._arrays
         for term in vector:
@@ -158,6 +169,7 @@ class TfidfCentroids:
         total = self._sums.pop(key, None)
         if total is None:
             return
+        self._all = None
         for term in total.weights:
             self._arrays.pop(term, None)
             posting = self._postings[term]
@@ -167,39 +179,85 @@ class TfidfCentroids:
 
     # ---- lookups -----------------------------------------------------------------------------------
 
-    def cosines(self, vector: Mapping[str, float], evidence_id: str, keys: Iterable[str]) -> dict[str, float]:
-        """The item's cosine with each proposition's centroid among `keys` (propositions with neither examples nor
-        confirmed items are left out). An item the editors confirmed is left out of its own proposition's."""
-        totals = {key: total for key in keys if (total := self._sum(key)) is not None}
+    def cosines(self, vector: Mapping[str, float], evidence_id: str,
+                keys: Iterable[str] | None) -> dict[str, float]:
+        """The item's cosine with each proposition's centroid among `keys` (None: all; propositions with neither
+        examples nor confirmed items are left out). An item the editors confirmed is left out of its own
+        proposition's."""
+        totals, order, norms = self._everyone() if keys is None else self._totals(keys)
         if not totals:
             return {}
-        dots = np.zeros(len(self._column))
-        for term, w in vector.items():  # each proposition's dot is summed in the item's term order
-            arrays = self._arrays.get(term)
-            if arrays is None:
+        columns: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        factors: list[float] = []
+        arrays = self._arrays
+        for term, w in vector.items():
+            found = arrays.get(term)
+            if found is None:
                 posting = self._postings.get(term)
                 if not posting:
                     continue
-                arrays = self._arrays[term] = (np.fromiter((self._column[k] for k in posting), np.intp, len(posting)),
-                                               np.fromiter(posting.values(), np.float64, len(posting)))
-            columns, weights = arrays
-            dots[columns] += w * weights
-        found = {}
-        for key, total in totals.items():
+                found = arrays[term] = (np.fromiter((self._column[k] for k in posting), np.intp, len(posting)),
+                                        np.fromiter(posting.values(), np.float64, len(posting)))
+            columns.append(found[0])
+            weights.append(found[1])
+            factors.append(w)
+        if columns:
+            # Each proposition's dot summed in the item's term order from 0.0, as adding one term's products at a
+            # time does: bincount adds its weights in order.
+            where = np.concatenate(columns)
+            products = np.repeat(np.array(factors), [len(c) for c in columns]) * np.concatenate(weights)
+            dots = np.bincount(where, weights=products, minlength=len(self._column))
+        else:
+            dots = np.zeros(len(self._column))
+        # dot / norm for all at once (the same IEEE division as one at a time), then the few propositions that hold
+        # the item itself as a confirmed item are worked out again without it
+        kept = norms > 1e-9
+        quotients = (dots[order] / np.where(kept, norms, 1.0)).tolist()
+        found_cosines = {key: q for key, q, keep in zip(totals, quotients, kept.tolist(), strict=True) if keep}
+        for key in self._holding.get(evidence_id, ()):
+            total = totals.get(key)
+            if total is None:
+                continue
+            found_cosines.pop(key, None)
+            if total.members <= 1:
+                continue
             dot = float(dots[self._column[key]])
             norm = total.norm()
-            own = self._confirmed.get(key, {}).get(evidence_id)
-            if own is not None:
-                if total.members <= 1:
-                    continue
-                mine = self.vector(own)
-                weights = total.weights
-                dot -= sum(w * vector.get(term, 0.0) for term, w in mine.items())
-                overlap = sum(w * weights.get(term, 0.0) for term, w in mine.items())
-                norm = math.sqrt(max(norm * norm - 2 * overlap + (1.0 if mine else 0.0), 0.0))
+            mine = self.vector(self._confirmed[key][evidence_id])
+            centroid = total.weights
+            dot -= sum(w * vector.get(term, 0.0) for term, w in mine.items())
+            overlap = sum(w * centroid.get(term, 0.0) for term, w in mine.items())
+            norm = math.sqrt(max(norm * norm - 2 * overlap + (1.0 if mine else 0.0), 0.0))
             if norm > 1e-9:
-                found[key] = dot / norm
-        return found
+                found_cosines[key] = dot / norm
+        return found_cosines
+
+    def _totals(self, keys: Iterable[str]) -> tuple[dict[str, _Sum], np.ndarray, np.ndarray]:
+        """The sums of those of `keys` that have one, their columns and their norms."""
+        totals = {key: total for key in keys if (total := self._sum(key)) is not None}
+        column = self._column
+        return (totals, np.fromiter((column[key] for key in totals), np.intp, len(totals)),
+                np.fromiter((total.norm() for total in totals.values()), np.float64, len(totals)))
+
+    def _everyone(self) -> tuple[dict[str, _Sum], np.ndarray, np.ndarray]:
+        """`_totals` of every proposition, kept until a sum or an input changes."""
+        if self._all is None:
+            keys = [*self._examples, *(k for k in self._confirmed if k not in self._examples)]
+            everyone = self._totals(keys)
+            self._all = everyone  # after `_sum`, which may fold (and so reset it)
+        return self._all
+
+    @property
+    def _holding(self) -> dict[str, list[str]]:
+        """Evidence id -> the propositions that hold it as a confirmed item (rebuilt when decisions change)."""
+        if self._holders is None:
+            holders: dict[str, list[str]] = {}
+            for key, bucket in self._confirmed.items():
+                for evidence_id in bucket:
+                    holders.setdefault(evidence_id, []).append(key)
+            self._holders = holders
+        return self._holders
 
     def shared_terms(self, vector: Mapping[str, float], key: str, limit: int = 3) -> list[str]:
         """The item's terms that weigh most in the proposition's centroid, heaviest first."""
