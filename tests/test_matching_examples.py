@@ -108,3 +108,16 @@ def test_the_stacked_lookup_agrees_with_one_lookup_per_proposition_and_skips_the
     nearest = store.nearest(store.confirmed["borders"], vector, frozenset(), "e1")
     assert [store.confirmed["borders"].exemplars[i].evidence_id for _, i in nearest] == ["e2"]
     assert store.best("confirmed", vector, frozenset(), "e1", ["borders"])["borders"] < 0.99
+
+
+def test_prepared_items_get_the_same_suggestions_as_items_matched_one_by_one() -> None:
+    source, seeds = load_seed_files(ROOT / "seeds")
+    propositions = [PropositionInput.from_seed(item, str(source["published_at"])) for item in seeds]
+    labelled = yaml.safe_load((ROOT / "tests" / "data" / "labelled.yaml").read_text(encoding="utf-8"))["items"][:30]
+    items = [ItemInput(x["id"], " ".join(str(x["title"]).split()), " ".join(str(x.get("summary", "")).split()),
+                       datetime(2025, 6, 1, tzinfo=UTC)) for x in labelled]
+    one_by_one = Matcher(propositions, **matcher_options())
+    together = Matcher(propositions, **matcher_options())
+    expected = [one_by_one.match(item) for item in items]
+    assert together.match_many(items) == expected
+    assert any(expected)

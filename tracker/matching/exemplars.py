@@ -78,6 +78,7 @@ class ExemplarStore:
         self.tfidf = TfidfCentroids(MAX_PER_KIND)
         self._stacked: dict[str, tuple[int, _Stacked | None]] = {}
         self.version = 0  # bumped by every change, so the stacked matrices know when to rebuild
+        self._prepared: dict[str, np.ndarray] = {}  # text -> embed_one(text), the latest `prepare` batch
 
     # ---- building ----------------------------------------------------------------------------------
 
@@ -92,7 +93,22 @@ class ExemplarStore:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms > 0, norms, 1.0)
 
+    def prepare(self, texts: Iterable[str]) -> None:
+        """Embed these texts now, one after another, for the `embed_one` calls that follow (only the latest batch
+        is kept). The numbers are `embed_one`'s own; run back to back, the tokenizer and the embedding table stay in
+        the processor's caches, which the matching between two items otherwise evicts."""
+        self._prepared = {}
+        if self.embedder is None:
+            return
+        for text in texts:
+            if text not in self._prepared:
+                self._prepared[text] = self._embed_one(text)
+
     def embed_one(self, text: str) -> np.ndarray | None:
+        prepared = self._prepared.get(text)
+        return prepared if prepared is not None else self._embed_one(text)
+
+    def _embed_one(self, text: str) -> np.ndarray | None:
         if self.embedder is None:
             return None
         vector = self.embedder.embed_one(text)
@@ -408,7 +424,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures,
         full = (partial[key] + index.common_share(key, common)) if key in partial \
             else index.score(key, analysed.tokens)
         result = lexical_score(profiles[key], analysed, full, matcher._specificity, matcher.weights,
-                               matcher._shadows)
+                               matcher._shadows, matcher._tables.get(key))
         if result.vetoes:
             continue  # an exclusion phrase still vetoes outright
         scored.append((key, result))
@@ -423,21 +439,32 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures,
     item_negation = negation(text)
 
     rows = []
+    confirmed_buckets, rejected_buckets, example_buckets = store.confirmed, store.rejected, store.examples
+    polarities = matcher._polarity
     for key, result in scored:
         lexical = result.score
         terms, entities, bm25_component, cues_component = result.components
-        conf_bucket = store.confirmed.get(key)
-        confirmed = store.nearest_in("confirmed", key, confirmed_sims, vector, stems, evidence_id)
-        rejected_bucket = store.rejected.get(key)
-        rejected = store.nearest(rejected_bucket, vector, stems, evidence_id)
-        c_cos = confirmed[0][0] if confirmed else 0.0
-        r_cos = rejected[0][0] if rejected else 0.0
-        c_overlap = _jaccard(stems, conf_bucket.stems[confirmed[0][1]]) if confirmed and conf_bucket else 0.0
-        centroid = conf_bucket.centroid() if conf_bucket is not None and vector is not None else None
-        c_centroid = float(centroid @ vector) if centroid is not None else 0.0
-        r_overlap = _jaccard(stems, rejected_bucket.stems[rejected[0][1]]) if rejected and rejected_bucket else 0.0
+        conf_bucket = confirmed_buckets.get(key)
+        if conf_bucket is not None and conf_bucket.exemplars:
+            confirmed = store.nearest_in("confirmed", key, confirmed_sims, vector, stems, evidence_id)
+            c_cos = confirmed[0][0] if confirmed else 0.0
+            c_overlap = _jaccard(stems, conf_bucket.stems[confirmed[0][1]]) if confirmed else 0.0
+            centroid = conf_bucket.centroid() if vector is not None else None
+            c_centroid = float(centroid @ vector) if centroid is not None else 0.0
+            nearest = [(conf_bucket.exemplars[i], s) for s, i in confirmed[:KNN]]
+            counts = conf_bucket.stance_counts()
+        else:  # what the lines above give for no confirmed exemplar
+            confirmed, c_cos, c_overlap, c_centroid, nearest, counts = [], 0.0, 0.0, 0.0, [], _NO_COUNTS
+        rejected_bucket = rejected_buckets.get(key)
+        if rejected_bucket is not None and rejected_bucket.exemplars:
+            rejected = store.nearest(rejected_bucket, vector, stems, evidence_id)
+            r_cos = rejected[0][0] if rejected else 0.0
+            r_overlap = _jaccard(stems, rejected_bucket.stems[rejected[0][1]]) if rejected else 0.0
+            near_rejected = (rejected_bucket.exemplars[rejected[0][1]], r_cos) if rejected else None
+        else:
+            rejected, r_cos, r_overlap, near_rejected = [], 0.0, 0.0, None
         cosine = cosines.get(key, 0.0)
-        example_bucket = store.examples.get(key)
+        example_bucket = example_buckets.get(key)
         examples = store.nearest_in("examples", key, example_sims, vector, stems, evidence_id)
         e_cos = examples[0][0] if examples else 0.0
         e_overlap = _jaccard(stems, example_bucket.stems[examples[0][1]]) if examples and example_bucket else 0.0
@@ -457,30 +484,19 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures,
             0.0,  # broader_pull: set by the second stage (Matcher._scored_by_model) from the other rows
         )
         assert len(features) == len(FEATURES)
-        nearest = [(conf_bucket.exemplars[i], s) for s, i in confirmed[:KNN]] if conf_bucket else []
-        votes = dict.fromkeys(STANCES, 0.0)
-        for exemplar, similarity in nearest:
-            votes[exemplar.stance or "context"] += max(similarity, 0.0)
-        total = sum(votes.values())
         nearest_examples = [(example_bucket.exemplars[i], s) for s, i in examples[:KNN]] if example_bucket else []
-        example_votes = dict.fromkeys(STANCES, 0.0)
-        for exemplar, similarity in nearest_examples:
-            example_votes[exemplar.stance or "context"] += max(similarity, 0.0)
-        example_total = sum(example_votes.values())
-        counts = conf_bucket.stance_counts() if conf_bucket else _NO_COUNTS
         n = sum(counts.values())
-        polarity = matcher._polarity.get(key, 0.0)
+        polarity = polarities.get(key, 0.0)
         stance_features = (
             float(len(result.supports)), float(len(result.contradicts)),
             item_negation, item_negation * polarity, polarity,
-            *(votes[s] / total if total else 0.0 for s in STANCES),
+            *_vote_shares(nearest),
             *((counts[s] + ALPHA / 3) / (n + ALPHA) if n else 0.0 for s in STANCES),
             1.0 if n else 0.0,
-            *(example_votes[s] / example_total if example_total else 0.0 for s in STANCES),
+            *_vote_shares(nearest_examples),
             e_cos, 0.0 if item_tfidf is None else item_tfidf,
         )
         assert len(stance_features) == len(STANCE_FEATURES)
-        near_rejected = (rejected_bucket.exemplars[rejected[0][1]], r_cos) if rejected and rejected_bucket else None
         rows.append(PairRow(key, features, stance_features, result,
                             cosines.get(key) if vector is not None else None, nearest, near_rejected,
                             nearest_examples, item_tfidf,
@@ -488,6 +504,18 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures,
     return rows
 
 
+def _vote_shares(nearest: list[tuple[Exemplar, float]]) -> tuple[float, ...]:
+    """Each stance's share of the similarity-weighted vote of the nearest exemplars (0 without a vote)."""
+    if not nearest:
+        return _NO_VOTES
+    votes = dict.fromkeys(STANCES, 0.0)
+    for exemplar, similarity in nearest:
+        votes[exemplar.stance or "context"] += max(similarity, 0.0)
+    total = sum(votes.values())
+    return tuple(votes[s] / total if total else 0.0 for s in STANCES)
+
+
+_NO_VOTES = (0.0,) * len(STANCES)
 _NO_COUNTS = dict.fromkeys(STANCES, 0)
 
 

@@ -26,7 +26,7 @@ from tracker.matching.profile import (
     PropositionInput,
     compile_profile,
 )
-from tracker.matching.scorer import ItemFeatures, Weights, score_pair
+from tracker.matching.scorer import ItemFeatures, ProfileTable, Weights, profile_table, score_pair
 from tracker.matching.text import analyse, ngrams, phrase_key
 
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ class Matcher:
         self._synonyms = {phrase_key(k): phrase_key(v) for k, v in BASE_SYNONYMS.items()}
         self._max_n = 2
         self._prefixes: frozenset[str] = frozenset()
+        self._tables: dict[str, ProfileTable] = {}  # per profile, what lexical scoring reads (profile_table)
         self._load(list(propositions))
 
     # ---- building -------------------------------------------------------------------------------
@@ -197,6 +198,8 @@ class Matcher:
         split = [k.split() for k in keys if " " in k]
         self._prefixes = frozenset(" ".join(words[:n]) for words in split for n in range(1, len(words)))
         self._max_n = max((len(words) for words in split), default=1)
+        self._tables = {key: profile_table(profile, self._specificity, self._shadows)
+                        for key, profile in self.profiles.items()}
 
     def add(self, proposition: PropositionInput) -> None:
         """Add or replace one proposition (a new or amended one; backfill then re-runs `match`)."""
@@ -320,7 +323,8 @@ class Matcher:
         for key, partial in candidates:
             bm25 = partial + self.index.common_share(key, common)
             score, stance, explanation = score_pair(
-                self.profiles[key], analysed, bm25, self._specificity, self.weights, self._shadows
+                self.profiles[key], analysed, bm25, self._specificity, self.weights, self._shadows,
+                self._tables.get(key),
             )
             if key in similarities and score > 0:
                 cosine = similarities[key]
@@ -348,6 +352,16 @@ class Matcher:
         """The k best propositions for the item whatever the thresholds (for evaluation)."""
         return [(key, score, explanation) for key, score, _, explanation in self._scored(item, limit=k)]
 
+    def prepare(self, items: Iterable[ItemInput]) -> None:
+        """Do the per-item work that runs faster in one go (the embeddings) for the items `match` is about to see;
+        their suggestions are the same as without it."""
+        self.exemplars.prepare(item_text(item) for item in items)
+
+    def match_many(self, items: Sequence[ItemInput]) -> list[list[Suggestion]]:
+        """`match` of each item, prepared together."""
+        self.prepare(items)
+        return [self.match(item) for item in items]
+
     def match(self, item: ItemInput) -> list[Suggestion]:
         """Suggestions above the suggest threshold, best first (at most `max_suggestions`)."""
         # The relative floor needs every suggestion's score before the best few are kept.
@@ -361,6 +375,11 @@ class Matcher:
             automatic = self.auto_threshold is not None and score >= self.auto_threshold
             suggestions.append(Suggestion(key, score, explanation, stance, automatic))
         return suggestions
+
+
+def item_text(item: ItemInput) -> str:
+    """What an item's embedding is made of."""
+    return f"{item.title}. {item.summary}"
 
 
 def profile_text(profile: MatchProfile) -> str:

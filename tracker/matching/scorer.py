@@ -142,6 +142,26 @@ class LexicalScore:
         }
 
 
+@dataclass(frozen=True)
+class ProfileTable:
+    """What `lexical_score` reads of one profile that does not depend on the item, worked out once per profile
+    and specificity: per term (key, its words when a phrase, text, weight x specificity, longer terms that shadow
+    it), and the sum of the entity weights."""
+
+    terms: tuple[tuple[str, frozenset[str] | None, str, float, tuple[str, ...]], ...]
+    entity_total: float
+
+
+def profile_table(profile: MatchProfile, specificity: Mapping[str, float],
+                  shadows: Mapping[str, tuple[str, ...]] | None = None) -> ProfileTable:
+    return ProfileTable(
+        tuple((term.key, term.tokens if len(term.tokens) > 1 else None, term.text,
+               term.weight * specificity.get(term.key, 1.0), shadows.get(term.key, ()) if shadows else ())
+              for term in profile.terms),
+        sum(profile.entities.values()),
+    )
+
+
 def lexical_score(
     profile: MatchProfile,
     item: ItemFeatures,
@@ -149,28 +169,31 @@ def lexical_score(
     specificity: Mapping[str, float],
     weights: Weights,
     shadows: Mapping[str, tuple[str, ...]] | None = None,
+    table: ProfileTable | None = None,
 ) -> LexicalScore:
-    """The score of one candidate, its stance, and (when asked) the explanation `score_pair` gives."""
+    """The score of one candidate, its stance, and (when asked) the explanation `score_pair` gives. `table` is
+    `profile_table(profile, specificity, shadows)` when the caller keeps it."""
     features = item.features
     vetoes = [term.text for term in profile.exclusions if term.key in features]
     if vetoes:
         return LexicalScore(0.0, "context", (0.0, 0.0, 0.0, 0.0), [], [], vetoes, ())
+    if table is None:
+        table = profile_table(profile, specificity, shadows)
 
     matched_terms = []
     t_raw = 0.0
-    for term in profile.terms:
-        key = term.key
+    for key, words, text, weighted, longers in table.terms:
         if key in features:
             credit = 1.0
-        elif len(term.tokens) > 1 and term.tokens <= features:
+        elif words is not None and words <= features:
             credit = PARTIAL_PHRASE
         else:
             continue
-        if shadows and any(longer in features for longer in shadows.get(key, ())):
+        if longers and any(longer in features for longer in longers):
             credit *= SHADOWED
-        weight = round(term.weight * specificity.get(key, 1.0) * credit, 3)
+        weight = round(weighted * credit, 3)  # (term weight x specificity) x credit, as one expression gave it
         t_raw += weight
-        matched_terms.append((term.text, weight, credit))
+        matched_terms.append((text, weight, credit))
 
     matched_entities = []
     e_raw = 0.0
@@ -181,7 +204,7 @@ def lexical_score(
             e_raw += weight
             word, fuzzy = found
             matched_entities.append((profile.entity_names.get(ident, ident), word, weight, fuzzy))
-    entity_total = sum(profile.entities.values())
+    entity_total = table.entity_total
 
     supports = _cue_hits(profile.supports, features)
     contradicts = _cue_hits(profile.contradicts, features)
@@ -217,7 +240,8 @@ def score_pair(
     specificity: Mapping[str, float],
     weights: Weights,
     shadows: Mapping[str, tuple[str, ...]] | None = None,
+    table: ProfileTable | None = None,
 ) -> tuple[float, str, dict[str, Any]]:
     """(score, suggested stance, explanation) for one candidate."""
-    scored = lexical_score(profile, item, bm25, specificity, weights, shadows)
+    scored = lexical_score(profile, item, bm25, specificity, weights, shadows, table)
     return scored.score, scored.stance, scored.explanation()
