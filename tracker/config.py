@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # Level of the tracker's own loggers (JSON lines on stderr); unset: INFO for `tracker serve`, WARNING for the
     # other commands, whose output is their own.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+    # `tracker serve`'s HTTP implementation: "httptools" (default: httptools' C parser on uvloop's event loop) or
+    # "h11" (uvicorn's pure-Python parser on asyncio's loop, slower; kept as a fallback). Both enforce the same
+    # header deadline and size limit (tracker/api/serving.py).
+    http_impl: Literal["httptools", "h11"] = "httptools"
 
     @field_validator("digest_secret")
     @classmethod
@@ -74,7 +78,7 @@ class Settings(BaseSettings):
                              "print(secrets.token_hex(32))'`, or leave it unset to use a generated one")
         return value
 
-    @field_validator("metrics", "log_level", mode="before")
+    @field_validator("metrics", "log_level", "http_impl", mode="before")
     @classmethod
     def _any_case(cls, value: object) -> object:
         if not isinstance(value, str):

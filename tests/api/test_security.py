@@ -3,7 +3,8 @@
 `served`: the real `tracker serve` (a subprocess, its log captured): security headers, integer bounds,
 tokens kept out of the access log, a client that disconnects mid-body.
 `crashy`: the same app and uvicorn options plus a route that raises, with the header and body deadlines
-shortened to 1 s: a 500 must leave the keep-alive connection usable; slow clients are cut off.
+shortened to 1 s: a 500 must leave the keep-alive connection usable; slow clients are cut off. It runs twice: with
+httptools on uvloop (what `tracker serve` uses) and with the h11 fallback (TRACKER_HTTP_IMPL=h11).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Server:
     log: Path
     tmp: Path
     admin: str = ""
+    http: str = "httptools"
 
     def connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -66,14 +68,16 @@ def _env(tmp: Path, url: str) -> dict[str, str]:
     return env
 
 
-def run_server(args: list[str], tmp: Path, umask: int = 0o022) -> Iterator[Server]:
+def run_server(args: list[str], tmp: Path, umask: int = 0o022, http: str = "httptools") -> Iterator[Server]:
     """Start a server subprocess (under a common umask), wait until /health answers, stop it afterwards."""
     port = free_port()
     log = tmp / "server.log"
-    process = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT,
-                               env=_env(tmp, f"sqlite:///{tmp / 'tracker.db'}"),
+    env = _env(tmp, f"sqlite:///{tmp / 'tracker.db'}")
+    if http != "httptools":
+        env["TRACKER_HTTP_IMPL"] = http
+    process = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT, env=env,
                                stdout=log.open("wb"), stderr=subprocess.STDOUT, umask=umask)
-    server = Server(port, log, tmp)
+    server = Server(port, log, tmp, http=http)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -131,12 +135,12 @@ uvicorn.run(app, host="127.0.0.1", port=port, **serving.uvicorn_options())
 '''
 
 
-@pytest.fixture(scope="module")
-def crashy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def crashy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("crashy")
     script = tmp / "crashy.py"
     script.write_text(CRASHY)
-    yield from run_server([str(script), f"sqlite:///{tmp / 'tracker.db'}", str(tmp)], tmp)
+    yield from run_server([str(script), f"sqlite:///{tmp / 'tracker.db'}", str(tmp)], tmp, http=request.param)
 
 
 def _get(connection: http.client.HTTPConnection, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -246,6 +250,105 @@ def test_headers_that_never_finish_are_cut_off(crashy: Server) -> None:
                 break
         assert raw.recv(1024) == b""  # the server closed the connection
         assert time.monotonic() - began < 5
+
+
+def test_headers_of_a_kept_alive_request_have_the_deadline_too(crashy: Server) -> None:
+    with socket.create_connection(("127.0.0.1", crashy.port), timeout=10) as raw:
+        raw.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _read_response(raw) == 200
+        time.sleep(0.5)  # idle in between, under the 5 s keep-alive
+        raw.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the second request's head never ends
+        began = time.monotonic()
+        closed = False
+        while time.monotonic() - began < 4:  # each byte restarts uvicorn's keep-alive clock, not the header deadline
+            time.sleep(0.2)
+            try:
+                raw.sendall(b"X")
+            except OSError:
+                closed = True
+                break
+        if not closed:
+            raw.settimeout(2)
+            closed = raw.recv(1024) == b""
+        assert closed and 0.8 < time.monotonic() - began < 4.5, time.monotonic() - began
+
+
+def _head_of(size: int, end: bool = True) -> bytes:
+    """A GET /health request line and headers of exactly `size` bytes on the wire (with the blank line if `end`)."""
+    start = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: "
+    tail = b"\r\n\r\n" if end else b"\r\n"
+    return start + b"p" * (size - len(start) - len(tail)) + tail
+
+
+def _read_response(raw: socket.socket) -> int:
+    """The status of the next response on `raw`, its body read to the end (the connection stays open)."""
+    response = http.client.HTTPResponse(raw)
+    response.begin()
+    response.read()
+    return response.status
+
+
+def _answer(raw: socket.socket) -> bytes:
+    answer = b""
+    while chunk := raw.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_headers_up_to_the_limit_are_answered(crashy: Server) -> None:
+    from tracker.api.serving import MAX_HEADER_BYTES
+
+    with socket.create_connection(("127.0.0.1", crashy.port), timeout=10) as raw:
+        raw.sendall(_head_of(MAX_HEADER_BYTES))
+        assert _read_response(raw) == 200
+        raw.sendall(_head_of(MAX_HEADER_BYTES))  # the count starts again for the next request
+        assert _read_response(raw) == 200
+
+
+@pytest.mark.parametrize("reads", [1, 3])
+def test_headers_that_grow_past_the_limit_get_400_and_a_close(crashy: Server, reads: int) -> None:
+    from tracker.api.serving import MAX_HEADER_BYTES
+
+    head = _head_of(MAX_HEADER_BYTES + 2000, end=False)  # still no blank line when it passes the limit
+    with socket.create_connection(("127.0.0.1", crashy.port), timeout=10) as raw:
+        step = -(-len(head) // reads)
+        for start in range(0, len(head), step):
+            raw.sendall(head[start:start + step])
+            time.sleep(0.05)  # separate reads on the server
+        answer = _answer(raw)  # then the server closes
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"connection: close" in answer.lower()
+
+
+def test_a_complete_head_one_byte_over_the_limit_gets_400_from_tracker_serve(served: Server) -> None:
+    from tracker.api.serving import MAX_HEADER_BYTES
+
+    # h11 checks only a head still incomplete, so this also shows that `tracker serve` runs the httptools protocol.
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as raw:
+        raw.sendall(_head_of(MAX_HEADER_BYTES + 1))
+        answer = _answer(raw)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    status, _, _ = _get(served.connect(), "/health")  # the server itself is fine
+    assert status == 200
+    text = served.wait_for_log(lambda t: "Invalid HTTP request received." in t)
+    assert "Traceback" not in text
+
+
+def test_serve_runs_httptools_on_uvloop_unless_told_h11(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker.api.serving import TimedH11Protocol, TimedHttpToolsProtocol, uvicorn_options
+    from tracker.config import get_settings
+
+    monkeypatch.delenv("TRACKER_HTTP_IMPL", raising=False)
+    get_settings.cache_clear()
+    try:
+        options = uvicorn_options()
+        assert (options["http"], options["loop"]) == (TimedHttpToolsProtocol, "uvloop")
+        monkeypatch.setenv("TRACKER_HTTP_IMPL", "H11")
+        get_settings.cache_clear()
+        options = uvicorn_options()
+        assert (options["http"], options["loop"]) == (TimedH11Protocol, "asyncio")
+    finally:
+        get_settings.cache_clear()
 
 
 def test_an_idle_connection_is_closed_too(crashy: Server) -> None:
