@@ -324,8 +324,9 @@ def _nearest_of(sims: np.ndarray, limit: int) -> list[tuple[float, int]]:
     """(similarity, index) of the `limit` highest, highest first; -inf rows left out."""
     k = min(limit, len(sims))
     top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
-    top = top[np.lexsort((-top, -sims[top]))]  # nearest first; among equals, the later decision first
-    return [(float(sims[i]), int(i)) for i in top if sims[i] > -np.inf]
+    values = sims[top]
+    order = np.lexsort((-top, -values))  # nearest first; among equals, the later decision first
+    return [(s, i) for s, i in zip(values[order].tolist(), top[order].tolist(), strict=True) if s > -np.inf]
 
 
 @dataclass
@@ -491,7 +492,7 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures,
             float(len(result.supports)), float(len(result.contradicts)),
             item_negation, item_negation * polarity, polarity,
             *_vote_shares(nearest),
-            *((counts[s] + ALPHA / 3) / (n + ALPHA) if n else 0.0 for s in STANCES),
+            *(((counts[s] + ALPHA / 3) / (n + ALPHA) for s in STANCES) if n else _NO_VOTES),
             1.0 if n else 0.0,
             *_vote_shares(nearest_examples),
             e_cos, 0.0 if item_tfidf is None else item_tfidf,

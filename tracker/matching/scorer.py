@@ -206,9 +206,11 @@ def lexical_score(
             matched_entities.append((profile.entity_names.get(ident, ident), word, weight, fuzzy))
     entity_total = table.entity_total
 
-    supports = _cue_hits(profile.supports, features)
-    contradicts = _cue_hits(profile.contradicts, features)
-    s_raw = sum(c for _, c in supports) + sum(c for _, c in contradicts)
+    supports = _cue_hits(profile.supports, features) if profile.supports else []
+    contradicts = _cue_hits(profile.contradicts, features) if profile.contradicts else []
+    support_credit = sum(c for _, c in supports)
+    contradict_credit = sum(c for _, c in contradicts)
+    s_raw = support_credit + contradict_credit
 
     t = 1.0 - math.exp(-t_raw / weights.term_scale)
     e = min(1.0, e_raw / max(1.0, min(2.0, entity_total))) if entity_total else 0.0
@@ -222,8 +224,6 @@ def lexical_score(
     recency = recency_factor(item.published, profile.not_before, weights)
     score = round(min(1.0, max(0.0, lexical * recency)), 4)
 
-    support_credit = sum(c for _, c in supports)
-    contradict_credit = sum(c for _, c in contradicts)
     stance = "context"
     if support_credit > contradict_credit:
         stance = "supports"
