@@ -421,9 +421,14 @@ def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures,
     index = matcher.index
     common = index.common_tokens(analysed.tokens)
     scored = []
+    every: dict[str, float] | None = None  # index.score of every document, once one is needed
     for key in candidates:
-        full = (partial[key] + index.common_share(key, common)) if key in partial \
-            else index.score(key, analysed.tokens)
+        if key in partial:
+            full = partial[key] + index.common_share(key, common)
+        else:
+            if every is None:
+                every = index.scores(analysed.tokens)
+            full = every.get(key, 0.0)
         result = lexical_score(profiles[key], analysed, full, matcher._specificity, matcher.weights,
                                matcher._shadows, matcher._tables.get(key))
         if result.vetoes:

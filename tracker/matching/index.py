@@ -43,6 +43,7 @@ class BM25Index:
         self._places: dict[str, int] = {}
         self._keys: list[str] = []
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._full_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # the same over every token's posting
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -104,6 +105,7 @@ class BM25Index:
         self._keys = list(docs)
         self._places = {key: place for place, key in enumerate(self._keys)}
         self._arrays = {}
+        self._full_arrays = {}
 
     def idf(self, token: str) -> float:
         return self._idf.get(token, 0.0)
@@ -157,6 +159,30 @@ class BM25Index:
     def common_share(self, key: str, common: Iterable[str]) -> float:
         """The BM25 share of the common tokens (left out of `candidates`) for one document."""
         return sum(self._common_shares[t].get(key, 0.0) for t in common)
+
+    def scores(self, tokens: Iterable[str]) -> dict[str, float]:
+        """`score` of every document that shares a token with the item, in one pass: each document's shares added
+        in the same order from 0.0 (bincount adds its weights in order), so the same numbers."""
+        postings = self._postings
+        arrays = self._full_arrays
+        places: list[np.ndarray] = []
+        shares: list[np.ndarray] = []
+        for token in set(tokens):
+            found = arrays.get(token)
+            if found is None:
+                posting = postings.get(token)
+                if posting is None:
+                    continue
+                doc_shares = self._doc_shares
+                found = arrays[token] = (np.fromiter((self._places[k] for k in posting), np.intp, len(posting)),
+                                         np.fromiter((doc_shares[k][token] for k in posting), np.float64,
+                                                     len(posting)))
+            places.append(found[0])
+            shares.append(found[1])
+        if not places:
+            return {}
+        totals = np.bincount(np.concatenate(places), weights=np.concatenate(shares), minlength=len(self._keys))
+        return dict(zip(self._keys, totals.tolist(), strict=True))
 
     def score(self, key: str, tokens: Iterable[str]) -> float:
         """Full BM25 of one document against the item, common tokens included."""
