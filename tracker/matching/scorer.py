@@ -51,32 +51,6 @@ class ItemFeatures:
     analysed: Analysed | None = None  # the text's stems and words in order
 
 
-def _hit(term: Term, features: frozenset[str]) -> float:
-    if term.key in features:
-        return 1.0
-    if term.is_phrase and term.tokens <= features:
-        return PARTIAL_PHRASE
-    return 0.0
-
-
-def _cue_hits(cues: list[Term], features: frozenset[str]) -> list[tuple[str, float]]:
-    hits = []
-    for cue in cues:
-        if cue.key in features:
-            credit = 1.0
-        elif len(cue.tokens) > 1 and cue.tokens <= features:
-            credit = PARTIAL_PHRASE
-        else:
-            # Entities named in a cue must all be there; of its other words, at most a third may be missing.
-            words, named = cue.cue_parts
-            if len(words) >= 2 and named <= features and len(words - features) <= len(words) // 3:
-                credit = PARTIAL_CUE
-            else:
-                continue
-        hits.append((cue.text, credit))
-    return hits
-
-
 def recency_factor(published: datetime | None, not_before: datetime | None, weights: Weights) -> float:
     if published is None or not_before is None:
         return 1.0
@@ -146,10 +120,45 @@ class LexicalScore:
 class ProfileTable:
     """What `lexical_score` reads of one profile that does not depend on the item, worked out once per profile
     and specificity: per term (key, its words when a phrase, text, weight x specificity, longer terms that shadow
-    it), and the sum of the entity weights."""
+    it), the sum of the entity weights, the exclusions (key, text) and the stance cues (`_cue_rows`)."""
 
     terms: tuple[tuple[str, frozenset[str] | None, str, float, tuple[str, ...]], ...]
     entity_total: float
+    exclusions: tuple[tuple[str, str], ...] = ()
+    supports: tuple[CueRow, ...] = ()
+    contradicts: tuple[CueRow, ...] = ()
+
+
+# A stance cue as `_cue_table_hits` reads it: key, its words when a phrase, its words other than entities, the
+# entities it names, how many of those words may be missing (-1: a partial match is not allowed), text
+CueRow = tuple[str, frozenset[str] | None, frozenset[str], frozenset[str], int, str]
+
+
+def _cue_rows(cues: list[Term]) -> tuple[CueRow, ...]:
+    rows = []
+    for cue in cues:
+        words, named = cue.cue_parts
+        rows.append((cue.key, cue.tokens if len(cue.tokens) > 1 else None, words, named,
+                     len(words) // 3 if len(words) >= 2 else -1, cue.text))
+    return tuple(rows)
+
+
+def _cue_table_hits(cues: tuple[CueRow, ...], features: frozenset[str]) -> list[tuple[str, float]]:
+    """The cues found in the item, with their credit: the whole phrase (1), all its words (PARTIAL_PHRASE), or,
+    for a cue of two or more words, every entity it names and at most a third of its other words missing
+    (PARTIAL_CUE)."""
+    hits = []
+    for key, tokens, words, named, missing, text in cues:
+        if key in features:
+            credit = 1.0
+        elif tokens is not None and tokens <= features:
+            credit = PARTIAL_PHRASE
+        elif missing >= 0 and named <= features and len(words - features) <= missing:
+            credit = PARTIAL_CUE
+        else:
+            continue
+        hits.append((text, credit))
+    return hits
 
 
 def profile_table(profile: MatchProfile, specificity: Mapping[str, float],
@@ -159,6 +168,9 @@ def profile_table(profile: MatchProfile, specificity: Mapping[str, float],
                term.weight * specificity.get(term.key, 1.0), shadows.get(term.key, ()) if shadows else ())
               for term in profile.terms),
         sum(profile.entities.values()),
+        tuple((term.key, term.text) for term in profile.exclusions),
+        _cue_rows(profile.supports),
+        _cue_rows(profile.contradicts),
     )
 
 
@@ -174,11 +186,12 @@ def lexical_score(
     """The score of one candidate, its stance, and (when asked) the explanation `score_pair` gives. `table` is
     `profile_table(profile, specificity, shadows)` when the caller keeps it."""
     features = item.features
-    vetoes = [term.text for term in profile.exclusions if term.key in features]
-    if vetoes:
-        return LexicalScore(0.0, "context", (0.0, 0.0, 0.0, 0.0), [], [], vetoes, ())
     if table is None:
         table = profile_table(profile, specificity, shadows)
+    if table.exclusions:
+        vetoes = [text for key, text in table.exclusions if key in features]
+        if vetoes:
+            return LexicalScore(0.0, "context", (0.0, 0.0, 0.0, 0.0), [], [], vetoes, ())
 
     matched_terms = []
     t_raw = 0.0
@@ -206,8 +219,8 @@ def lexical_score(
             matched_entities.append((profile.entity_names.get(ident, ident), word, weight, fuzzy))
     entity_total = table.entity_total
 
-    supports = _cue_hits(profile.supports, features) if profile.supports else []
-    contradicts = _cue_hits(profile.contradicts, features) if profile.contradicts else []
+    supports = _cue_table_hits(table.supports, features) if table.supports else []
+    contradicts = _cue_table_hits(table.contradicts, features) if table.contradicts else []
     support_credit = sum(c for _, c in supports)
     contradict_credit = sum(c for _, c in contradicts)
     s_raw = support_credit + contradict_credit
