@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +46,7 @@ class Server:
     tmp: Path
     admin: str = ""
     http: str = "httptools"
+    process: subprocess.Popen[bytes] | None = None
 
     def connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -77,7 +79,7 @@ def run_server(args: list[str], tmp: Path, umask: int = 0o022, http: str = "http
         env["TRACKER_HTTP_IMPL"] = http
     process = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT, env=env,
                                stdout=log.open("wb"), stderr=subprocess.STDOUT, umask=umask)
-    server = Server(port, log, tmp, http=http)
+    server = Server(port, log, tmp, http=http, process=process)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -105,6 +107,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 CRASHY = '''
+import asyncio
 import sys
 
 import uvicorn
@@ -113,6 +116,7 @@ from tracker.api import limits, serving
 
 limits.BODY_TIMEOUT_SECONDS = 1.0  # shortened so the test does not wait 30 s
 serving.HEADER_TIMEOUT_SECONDS = 1.0
+serving.MAX_CONCURRENCY = 8  # small, so that a test can reach it
 
 from tracker.api.app import create_app
 from tracker.config import Settings
@@ -131,6 +135,12 @@ def boom() -> None:
     raise RuntimeError("a bug the test planted")
 
 
+@app.get("/slow")
+async def slow() -> dict[str, str]:
+    await asyncio.sleep(1.5)
+    return {"slept": "1.5 s"}
+
+
 uvicorn.run(app, host="127.0.0.1", port=port, **serving.uvicorn_options())
 '''
 
@@ -141,6 +151,15 @@ def crashy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     script = tmp / "crashy.py"
     script.write_text(CRASHY)
     yield from run_server([str(script), f"sqlite:///{tmp / 'tracker.db'}", str(tmp)], tmp, http=request.param)
+
+
+@pytest.fixture(params=["httptools", "h11"])
+def crashy_alone(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A crashy server of the test's own, for a test that stops it."""
+    script = tmp_path / "crashy.py"
+    script.write_text(CRASHY)
+    yield from run_server([str(script), f"sqlite:///{tmp_path / 'tracker.db'}", str(tmp_path)], tmp_path,
+                          http=request.param)
 
 
 def _get(connection: http.client.HTTPConnection, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -349,6 +368,39 @@ def test_serve_runs_httptools_on_uvloop_unless_told_h11(monkeypatch: pytest.Monk
         assert (options["http"], options["loop"]) == (TimedH11Protocol, "asyncio")
     finally:
         get_settings.cache_clear()
+
+
+def test_connections_beyond_the_limit_get_503(crashy: Server) -> None:
+    idle = [socket.create_connection(("127.0.0.1", crashy.port), timeout=10) for _ in range(8)]
+    try:
+        time.sleep(0.3)  # accepted, and still inside their 1 s header deadline
+        status, headers, body = _get(crashy.connect(), "/health")  # the 9th connection, with 8 the limit
+        assert status == 503, body
+    finally:
+        for connection in idle:
+            connection.close()
+    deadline = time.monotonic() + 5
+    while (status := _get(crashy.connect(), "/health")[0]) == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status == 200  # served again once they are gone
+
+
+def test_sigterm_lets_the_request_in_flight_finish(crashy_alone: Server) -> None:
+    assert crashy_alone.process is not None
+    busy = crashy_alone.connect()
+    busy.request("GET", "/slow")  # 1.5 s
+    with socket.create_connection(("127.0.0.1", crashy_alone.port), timeout=10) as idle:
+        idle.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _read_response(idle) == 200
+        time.sleep(0.3)  # /slow has begun
+        crashy_alone.process.send_signal(signal.SIGTERM)
+        assert idle.recv(1024) == b""  # the idle keep-alive connection is closed at once
+    response = busy.getresponse()
+    assert response.status == 200 and json.loads(response.read()) == {"slept": "1.5 s"}
+    crashy_alone.process.wait(timeout=15)  # then the server exits
+    assert "Traceback" not in crashy_alone.text()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", crashy_alone.port), timeout=2)
 
 
 def test_an_idle_connection_is_closed_too(crashy: Server) -> None:
