@@ -7,6 +7,8 @@
 -- (POST /matches/{id}/confirm with If-Match and an Idempotency-Key; WRK_MATCHES holds "match_id version" lines,
 -- one suggested match per proposition, so no two confirms touch one proposition and each If-Match is current;
 -- stance context adds exactly one event). Each wrk thread takes every n-th line. The last line printed is JSON.
+-- WRK_READ_DELAY_MS: each connection of the read modes waits this long before each request (not counted in the
+-- latency), to hold reads near a rate instead of as fast as the server answers (e.g. the mix with reads at 800/s).
 
 local token = os.getenv("WRK_TOKEN")
 local mode = os.getenv("WRK_MODE") or "reads"
@@ -43,6 +45,13 @@ function init(args)
   end
   if mode == "confirm" then
     matches = lines(os.getenv("WRK_MATCHES"), every, index)
+  end
+end
+
+local read_delay = tonumber(os.getenv("WRK_READ_DELAY_MS") or "0")
+if read_delay > 0 and mode ~= "confirm" then
+  function delay()
+    return read_delay
   end
 end
 
