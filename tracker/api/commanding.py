@@ -57,15 +57,18 @@ IfMatch = Annotated[str | None, Header(
     "moved on", json_schema_extra={"pattern": IF_MATCH_PATTERN, "examples": ['"3"']})]
 
 
-def command_headers(idempotency_key: IdempotencyKey = None) -> None:
+# The three markers below are async because they do nothing: a sync dependency costs a trip through the thread
+# pool and back through the event loop, and under a flood of reads each trip waits behind them (a confirm's p95
+# in the saturated mix fell from 123-134 to 85-93 ms; benchmarks/README.md, "Commands' trips through the pool").
+async def command_headers(idempotency_key: IdempotencyKey = None) -> None:
     """Marks a route that runs `run_command` (If-Match is parsed, though this route does not compare it)."""
 
 
-def versioned_command_headers(if_match: IfMatch = None, idempotency_key: IdempotencyKey = None) -> None:
+async def versioned_command_headers(if_match: IfMatch = None, idempotency_key: IdempotencyKey = None) -> None:
     """Marks a route that runs `run_command` and honours If-Match."""
 
 
-def outside_headers(idempotency_key: IdempotencyKey = None) -> None:
+async def outside_headers(idempotency_key: IdempotencyKey = None) -> None:
     """Marks a route that runs `run_outside` (Idempotency-Key only)."""
 
 
