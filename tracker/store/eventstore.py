@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -26,6 +25,7 @@ from tracker.store.errors import ConcurrencyError
 from tracker.store.hashing import GENESIS_HASH, canonical_json, chain_hash, header_json
 from tracker.store.schema import events
 from tracker.store.upcasters import UPCASTERS, upcast
+from tracker.store.writer_queue import WriterQueue
 
 # Any constant will do, as long as every writer uses the same one.
 APPEND_LOCK_KEY = 0x7472_6163  # "trac"
@@ -351,9 +351,10 @@ class EventStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sqlite = is_sqlite(engine)
-        # SQLite has one writer at a time anyway; threads of one process queue here, in order, instead of
-        # polling the file lock (busy timeout), which left some writers waiting seconds under load.
-        self._local_writer: AbstractContextManager[Any] = threading.RLock() if self._sqlite else nullcontext()
+        # SQLite has one writer at a time anyway; writers queue here (threads in order, processes through a file
+        # lock) instead of polling SQLite's lock (busy timeout), which left some writers waiting seconds under load.
+        self._local_writer: AbstractContextManager[Any] = (
+            WriterQueue(engine.url.database) if self._sqlite else nullcontext())
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
