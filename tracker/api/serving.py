@@ -38,10 +38,28 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 log = logging.getLogger("tracker.api")
 
 
-class TimedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol plus a deadline for request headers (uvicorn only times out idle keep-alive)."""
+class _HeaderTimer:
+    """The header deadline's timer, shared by both protocols (each says in _headers_too_slow what a late head
+    means for it)."""
 
     _header_timer: asyncio.TimerHandle | None = None
+    loop: asyncio.AbstractEventLoop
+
+    def _headers_too_slow(self) -> None:
+        raise NotImplementedError
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self._headers_too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+
+class TimedH11Protocol(_HeaderTimer, H11Protocol):
+    """uvicorn's h11 protocol plus a deadline for request headers (uvicorn only times out idle keep-alive)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -58,15 +76,6 @@ class TimedH11Protocol(H11Protocol):
         self._cancel_header_timer()
         super().connection_lost(exc)
 
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self._headers_too_slow)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
     def _headers_too_slow(self) -> None:
         self._header_timer = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
@@ -80,7 +89,7 @@ class HeadersTooLarge(Exception):
     `h11_max_incomplete_event_size`)."""
 
 
-class TimedHttpToolsProtocol(HttpToolsProtocol):
+class TimedHttpToolsProtocol(_HeaderTimer, HttpToolsProtocol):
     """uvicorn's httptools protocol (llhttp, in C) with TimedH11Protocol's guarantees, which uvicorn's httptools path
     lacks: a deadline for request headers, HEADER_TIMEOUT_SECONDS from the connection's start or a request's first
     byte (llhttp's on_message_begin) to the end of its headers; and at most MAX_HEADER_BYTES of request line plus
@@ -95,7 +104,6 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     a read can be refused early, which no browser sends.
     """
 
-    _header_timer: asyncio.TimerHandle | None = None
     _awaiting_headers = True  # from the connection's start or a request's first byte to the end of its headers
     _head_bytes: int | None = None  # bytes received since the current request began, while its headers have not ended
 
@@ -134,15 +142,6 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         if size > MAX_HEADER_BYTES:
             raise HeadersTooLarge(f"request line and headers of {size} bytes")
         super().on_headers_complete()
-
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self._headers_too_slow)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
