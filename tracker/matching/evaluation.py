@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from tracker.matching.exemplars import item_text
 from tracker.matching.index import BM25Index
 from tracker.matching.matcher import ItemInput, Matcher
 from tracker.matching.profile import PropositionInput
@@ -284,7 +285,7 @@ class StatementBM25:
         self.max_suggestions = max_suggestions
 
     def scores(self, item: ItemInput) -> list[tuple[str, float]]:
-        tokens = analyse(f"{item.title}. {item.summary}").stems
+        tokens = analyse(item_text(item)).stems
         day = item.published.date() if item.published else None
         ranked = []
         for key, score in self.index.candidates(tokens, len(self.index)):

@@ -378,11 +378,16 @@ def _top(scores: dict[str, float], n: int) -> list[str]:
     return sorted(chosen, key=lambda k: (-scores[k], k))[:n]
 
 
+def item_text(item: ItemInput) -> str:
+    """An item's text as the matcher reads it: what it analyses and embeds (and what `prepare` embeds ahead)."""
+    return f"{item.title}. {item.summary}"
+
+
 def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures,
               eligible: Sequence[str] | None) -> list[PairRow]:
     """The feature rows of the item's candidates among the `eligible` propositions (None: all of them)."""
     store = matcher.exemplars
-    text = f"{item.title}. {item.summary}"
+    text = item_text(item)
     vector = store.embed_one(text)
     stems = frozenset(t for t in analysed.tokens if not t.startswith("@"))
     allowed = None if eligible is None else set(eligible)

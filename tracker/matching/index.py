@@ -118,10 +118,10 @@ class BM25Index:
         """The `limit` best documents by BM25 over the item's discriminating tokens, best first (equal scores in
         the order the item's tokens first reached them)."""
         weighted = self._weighted
-        postings = [posting for token in set(tokens) if (posting := weighted.get(token)) is not None]
+        found = [token for token in set(tokens) if token in weighted]
+        postings = [weighted[token] for token in found]
         if sum(len(p) for p in postings) > LONG_POSTINGS:
-            return self._candidates_by_arrays(
-                [token for token in set(tokens) if token in weighted], limit)
+            return self._candidates_by_arrays(found, limit)
         scores: dict[str, float] = {}
         get = scores.get
         for posting in postings:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tracker.matching.exemplars import ExemplarStore, PairRow, describe, pair_rows
+from tracker.matching.exemplars import ExemplarStore, PairRow, describe, item_text, pair_rows
 from tracker.matching.index import BM25Index
 from tracker.matching.model import MatchModel, polarity, second_stage
 from tracker.matching.profile import (
@@ -225,7 +225,7 @@ class Matcher:
     # ---- matching -------------------------------------------------------------------------------
 
     def features(self, item: ItemInput) -> ItemFeatures:
-        analysed = analyse(f"{item.title}. {item.summary}")
+        analysed = analyse(item_text(item))
         features = ngrams(analysed.stems, self._max_n, self._prefixes) | analysed.compounds
         for target in [self._synonyms[f] for f in features if f in self._synonyms]:
             features.add(target)
@@ -317,7 +317,7 @@ class Matcher:
             return []
         similarities: dict[str, float] = {}
         if self.semantic is not None:
-            similarities = self.semantic.similarities(f"{item.title}. {item.summary}", [k for k, _ in candidates])
+            similarities = self.semantic.similarities(item_text(item), [k for k, _ in candidates])
         results = []
         common = self.index.common_tokens(analysed.tokens)
         for key, partial in candidates:
@@ -375,11 +375,6 @@ class Matcher:
             automatic = self.auto_threshold is not None and score >= self.auto_threshold
             suggestions.append(Suggestion(key, score, explanation, stance, automatic))
         return suggestions
-
-
-def item_text(item: ItemInput) -> str:
-    """What an item's embedding is made of."""
-    return f"{item.title}. {item.summary}"
 
 
 def profile_text(profile: MatchProfile) -> str:
