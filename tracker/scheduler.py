@@ -18,8 +18,9 @@ from apscheduler.events import (
     EVENT_SCHEDULER_START,
     SchedulerEvent,
 )
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import STATE_RUNNING, BaseScheduler
+from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED, BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from tracker.config import Settings
@@ -34,6 +35,23 @@ log = logging.getLogger("tracker.scheduler")
 JITTER_SECONDS = 30
 MISFIRE_GRACE_SECONDS = 300
 FEED_SYNC_SECONDS = 60
+
+
+class TrackerScheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, safe to shut down while a one-shot job is being submitted.
+
+    After submitting a job with no next run (the digest catch-up), the scheduler thread removes it; if
+    shutdown() ran in between (SIGTERM to a worker), the scheduler already counts as stopped, finds the job
+    in no store and the thread dies with JobLookupError. The in-memory job stores end with the process, so
+    that removal has nothing left to do.
+    """
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        try:
+            super().remove_job(job_id, jobstore)
+        except JobLookupError:
+            if self.state != STATE_STOPPED:
+                raise
 
 
 def poll_feed(tracker: Tracker, settings: Settings, feed_id: str) -> None:
@@ -90,10 +108,10 @@ def schedule_feeds(scheduler: BaseScheduler, tracker: Tracker, settings: Setting
         )
 
 
-def build_scheduler(tracker: Tracker, settings: Settings) -> BackgroundScheduler:
+def build_scheduler(tracker: Tracker, settings: Settings) -> TrackerScheduler:
     """A scheduler with one job per enabled feed (and the digest jobs); call .start() to run it."""
     load_and_sync(tracker, settings)
-    scheduler = BackgroundScheduler(timezone=settings.timezone)
+    scheduler = TrackerScheduler(timezone=settings.timezone)
     track_leadership(scheduler)
     schedule_feeds(scheduler, tracker, settings)
     scheduler.add_job(
