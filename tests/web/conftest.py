@@ -85,6 +85,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         process.wait(timeout=20)
 
 
+def follow(page: Any, target: Any) -> None:
+    """Click a link or a form's button and wait until the page it leads to has loaded: Playwright's click
+    (1.65) returns without waiting for the navigation it starts, so the old page could still be read."""
+    with page.expect_navigation():
+        target.click()
+
+
 def _browser_unavailable(why: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true requires the browser tests to run: {why}", pytrace=False)

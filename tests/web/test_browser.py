@@ -10,7 +10,7 @@ from typing import Any
 import feedparser
 import pytest
 
-from tests.web.conftest import ARTIFACTS, Site
+from tests.web.conftest import ARTIFACTS, Site, follow
 from tests.web.seed import CLAIM, OVERDUE, PUBLIC, RESOLVED, SECRETS, SOURCE
 
 PAGES = {
@@ -92,7 +92,7 @@ def test_every_page_is_accessible_public_and_photographed(site: Site, page: Any,
 def test_a_reader_follows_a_proposition_from_the_index(site: Site, page: Any) -> None:
     page.goto(site.base + "/record/")
     assert page.locator("h1").inner_text() == "The record"
-    page.get_by_role("link", name="Russia will not fully keep the 30-day halt").click()
+    follow(page, page.get_by_role("link", name="Russia will not fully keep the 30-day halt"))
     assert page.url == site.base + f"/record/propositions/{RESOLVED}"
     assert page.locator("h1").inner_text().startswith("Russia will not fully keep")
     # the status in words, and the meter says which step it is at
@@ -127,7 +127,7 @@ def test_a_reader_follows_a_proposition_from_the_index(site: Site, page: Any) ->
     assert page.locator("meta[property='og:url']").get_attribute("content") == canonical
     assert page.locator("meta[property='og:title']").get_attribute("content").startswith("Russia will not")
     # on to the source page
-    page.get_by_role("link", name="An op-ed on the energy truce (our description)").first.click()
+    follow(page, page.get_by_role("link", name="An op-ed on the energy truce (our description)").first)
     assert page.url == site.base + f"/record/sources/{SOURCE}"
     assert page.locator("ol.items > li").count() == 50  # a first page of 50
 
@@ -148,20 +148,20 @@ def test_filters_search_and_paging_without_javascript(site: Site, browser: Any) 
         page = context.new_page()
         page.goto(site.base + "/record/")
         assert page.locator("ol.items > li").count() == 50
-        page.get_by_role("link", name="Next page").click()
+        follow(page, page.get_by_role("link", name="Next page"))
         assert page.locator("ol.items > li").count() == 8  # 58 propositions in all
         page.goto(site.base + "/record/")
         page.get_by_label("Kind").select_option("prediction")
         page.get_by_label("Overdue first").check()
-        page.get_by_role("button", name="Show").click()
+        follow(page, page.get_by_role("button", name="Show"))
         items = page.locator("ol.items > li p.statement").all_inner_texts()
         assert items[0].startswith("A general ceasefire") and len(items) == 2
         page.get_by_label("Search").fill(PUBLIC["context evidence"])  # confirmed evidence titles are searched
-        page.get_by_role("button", name="Show").click()
+        follow(page, page.get_by_role("button", name="Show"))
         assert page.locator("ol.items > li p.statement").all_inner_texts() == [
             "A general ceasefire will be agreed before June 2025."]
         page.get_by_label("Search").fill(SECRETS["suggested evidence"])  # a suggestion's title finds nothing
-        page.get_by_role("button", name="Show").click()
+        follow(page, page.get_by_role("button", name="Show"))
         assert page.locator("ol.items > li").count() == 0
         assert "No proposition matches" in page.inner_text("main")
     finally:
