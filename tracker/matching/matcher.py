@@ -10,6 +10,7 @@ propositions in the BM25 index, then rescore only the best few candidates with t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,12 +28,14 @@ from tracker.matching.profile import (
     compile_profile,
 )
 from tracker.matching.scorer import ItemFeatures, ProfileTable, Weights, profile_table, score_pair
-from tracker.matching.text import analyse, ngrams, phrase_key
+from tracker.matching.text import analyse, fold, ngrams, phrase_key, stem
 
 if TYPE_CHECKING:
     from tracker.matching.embedding import StaticEmbedder
 
 STANCES = ("supports", "contradicts", "context")
+# Words that may be misspelt names: five letters or more (shorter ones are too often another word).
+_NAME = re.compile(r"[^\W\d_]{5,}")
 
 
 @dataclass(frozen=True)
@@ -224,8 +227,37 @@ class Matcher:
 
     # ---- matching -------------------------------------------------------------------------------
 
+    def text_of(self, item: ItemInput) -> str:
+        """The item's text as every stage reads it (analysis, BM25, embeddings, TF-IDF): `item_text` with
+        misspelt names mended ("Puntin" -> "Putin")."""
+        return self._mend(item_text(item))[0]
+
+    def _mend(self, text: str) -> tuple[str, dict[str, str]]:
+        """Capitalised words nobody indexed that are a small edit away from a one-word alias, replaced by it
+        (typos in names); also returns the mended words' stems -> the words as written, folded (the explanation
+        names the typo)."""
+        mended: dict[str, str] = {}
+        index, aliases, entities = self.index, self.entities.aliases, self.entities
+
+        def mend(match: re.Match[str]) -> str:
+            word = match.group(0)
+            if not word[0].isupper():
+                return word
+            folded = fold(word)
+            key = stem(folded)
+            if key in aliases or key in index:
+                return word
+            alias = entities.nearest(folded)
+            if alias is None:
+                return word
+            mended[stem(alias)] = folded
+            return alias[:1].upper() + alias[1:]
+
+        return _NAME.sub(mend, text), mended
+
     def features(self, item: ItemInput) -> ItemFeatures:
-        analysed = analyse(item_text(item))
+        text, mended = self._mend(item_text(item))
+        analysed = analyse(text)
         features = ngrams(analysed.stems, self._max_n, self._prefixes) | analysed.compounds
         for target in [self._synonyms[f] for f in features if f in self._synonyms]:
             features.add(target)
@@ -235,10 +267,10 @@ class Matcher:
         for feature in features:
             ids = aliases.get(feature)
             if ids:
-                for ident in ids:
-                    entities.setdefault(ident, (feature, False))
+                for ident in ids:  # a mended name is shown as it was written, as found by typo tolerance
+                    entities.setdefault(ident, (mended.get(feature, feature), feature in mended))
         for word, stemmed, capital in zip(analysed.raw, analysed.stems, analysed.capitalised, strict=True):
-            # Typo tolerance only for capitalised words nobody indexed: names, not ordinary vocabulary.
+            # Typo tolerance for the analysed words too: "Zelensky's" reads "zelenskys", which no alias is.
             if capital and stemmed not in self.index and stemmed not in aliases:
                 for ident in self.entities.fuzzy(word):
                     entities.setdefault(ident, (word, True))
@@ -246,7 +278,7 @@ class Matcher:
         tokens = (*(f for f in features if " " not in f), *entities)
         features.update(entities)
         published = _utc_naive(item.published) if item.published else None
-        return ItemFeatures(frozenset(features), tuple(tokens), entities, published, analysed)
+        return ItemFeatures(frozenset(features), tuple(tokens), entities, published, analysed, text)
 
     def _eligible(self, proposition_id: str, published: datetime | None) -> bool:
         cutoff = self._cutoffs.get(proposition_id)
@@ -317,7 +349,7 @@ class Matcher:
             return []
         similarities: dict[str, float] = {}
         if self.semantic is not None:
-            similarities = self.semantic.similarities(item_text(item), [k for k, _ in candidates])
+            similarities = self.semantic.similarities(analysed.text, [k for k, _ in candidates])
         results = []
         common = self.index.common_tokens(analysed.tokens)
         for key, partial in candidates:
@@ -355,7 +387,7 @@ class Matcher:
     def prepare(self, items: Iterable[ItemInput]) -> None:
         """Do the per-item work that runs faster in one go (the embeddings) for the items `match` is about to see;
         their suggestions are the same as without it."""
-        self.exemplars.prepare(item_text(item) for item in items)
+        self.exemplars.prepare(self.text_of(item) for item in items)
 
     def match_many(self, items: Sequence[ItemInput]) -> list[list[Suggestion]]:
         """`match` of each item, prepared together."""

@@ -150,7 +150,7 @@ class EntityTable:
         self.aliases: dict[str, set[str]] = {}
         self.names: dict[str, str] = {}
         self._single: dict[str, set[str]] = {}  # folded single-word alias -> entity ids (for fuzzy lookups)
-        self._fuzzy_cache: dict[str, frozenset[str]] = {}
+        self._fuzzy_cache: dict[str, str | None] = {}
         for canonical, aliases in BASE_ENTITIES.items():
             self.add(canonical, aliases)
 
@@ -178,20 +178,23 @@ class EntityTable:
         self._fuzzy_cache.clear()
         return ident
 
-    def fuzzy(self, word: str) -> frozenset[str]:
-        """Entity ids whose single-word alias is within a small edit distance of `word` (cached)."""
-        cached = self._fuzzy_cache.get(word)
-        if cached is not None:
-            return cached
-        found: frozenset[str] = frozenset()
+    def nearest(self, word: str) -> str | None:
+        """The single-word alias (folded) within a small edit distance of the folded `word`, if any (cached)."""
+        if word in self._fuzzy_cache:
+            return self._fuzzy_cache[word]
+        found = None
         if len(word) >= _FUZZY_MIN_LEN and self._single:
             best = process.extractOne(
                 word, self._single.keys(), scorer=OSA.distance, score_cutoff=_max_distance(word)
             )
-            if best is not None:
-                found = frozenset(self._single[best[0]])
+            found = None if best is None else best[0]
         self._fuzzy_cache[word] = found
         return found
+
+    def fuzzy(self, word: str) -> frozenset[str]:
+        """Entity ids whose single-word alias is within a small edit distance of `word`."""
+        alias = self.nearest(word)
+        return frozenset() if alias is None else frozenset(self._single[alias])
 
 
 _SYNONYM_KEYS: dict[str, str] = {}

@@ -49,6 +49,7 @@ class ItemFeatures:
     entities: Mapping[str, tuple[str, bool]]  # entity id -> (word that named it, found by typo tolerance)
     published: datetime | None
     analysed: Analysed | None = None  # the text's stems and words in order
+    text: str = ""  # the text as every stage reads it (Matcher.text_of)
 
 
 def recency_factor(published: datetime | None, not_before: datetime | None, weights: Weights) -> float:
