@@ -229,7 +229,7 @@ class Matcher:
 
     def text_of(self, item: ItemInput) -> str:
         """The item's text as every stage reads it (analysis, BM25, embeddings, TF-IDF): `item_text` with
-        misspelt names mended ("Puntin" -> "Putin")."""
+        misspelt names mended ("Kremiln" -> "Kremlin")."""
         return self._mend(item_text(item))[0]
 
     def _mend(self, text: str) -> tuple[str, dict[str, str]]:
