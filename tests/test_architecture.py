@@ -21,8 +21,8 @@ TRACKER = ROOT / "tracker"
 # Lowest first. Names are module prefixes below `tracker.`; the longest prefix that matches places a module.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # settings and small helpers any layer may use; web.urls spells the public pages' URLs (the digest links them);
-    # observability: metrics and JSON logs, which every layer reports to
-    ("config", "keyfile", "leader", "web.urls", "observability"),
+    # observability: metrics and JSON logs, which every layer reports to; markup: HTML to text (ingestion, matching)
+    ("config", "keyfile", "leader", "web.urls", "observability", "markup"),
     ("domain",),
     ("store",),
     ("projections",),

@@ -32,14 +32,8 @@ from tracker.extract.hedges import _after_in_or_number, hedge_in
 from tracker.extract.horizon import dates_in, horizon_in
 from tracker.extract.normalise import matching_form
 from tracker.extract.segment import _BREAK, sentences
-from tracker.ingest.normalise import (
-    MAX_MARKUP_CHARS,
-    _drop_block_tags,
-    _drop_comments,
-    _drop_hidden_blocks,
-    html_to_text,
-    normalise_entry,
-)
+from tracker.ingest.normalise import normalise_entry
+from tracker.markup import MAX_MARKUP_CHARS, _drop_block_tags, _drop_comments, _drop_hidden_blocks, html_to_text
 from tracker.matching.text import analyse
 
 SMALL = 2_500  # characters; the large input is GROWTH times this

@@ -8,8 +8,6 @@ the proposition aggregate holds them (suggestions.open_propositions reads them f
 
 from __future__ import annotations
 
-import html
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tracker.markup import html_to_text
 from tracker.matching.model import FEATURES, STANCE_FEATURES, STANCES, MatchModel, negation
 from tracker.matching.profile import Exemplar
 from tracker.matching.scorer import ItemFeatures, LexicalScore, lexical_score
@@ -380,23 +379,18 @@ def _top(scores: dict[str, float], n: int) -> list[str]:
     return sorted(chosen, key=lambda k: (-scores[k], k))[:n]
 
 
-_TAG = re.compile(r"<[^<>]{0,400}>")
-
-
 def item_text(item: ItemInput) -> str:
     """An item's text as the matcher reads it, before names are mended (Matcher.text_of): title and summary,
     with markup and character references a feed left in (escaped twice, or attached by hand) taken out."""
     text = f"{item.title}. {item.summary}"
-    if "<" in text or "&" in text:
-        text = " ".join(html.unescape(_TAG.sub(" ", text)).split())
-    return text
+    return html_to_text(text) if "<" in text or "&" in text else text
 
 
 def pair_rows(matcher: Matcher, item: ItemInput, analysed: ItemFeatures,
               eligible: Sequence[str] | None) -> list[PairRow]:
     """The feature rows of the item's candidates among the `eligible` propositions (None: all of them)."""
     store = matcher.exemplars
-    text = analysed.text or matcher.text_of(item)
+    text = analysed.text
     vector = store.embed_one(text)
     stems = frozenset(t for t in analysed.tokens if not t.startswith("@"))
     allowed = None if eligible is None else set(eligible)

@@ -10,7 +10,7 @@ seeded by (seed, item id), so one item's noise does not depend on which other it
 - a missing date: the item's published time becomes its fetch time (some hours later) and
   `published_is_fetch_time` is set, as ingestion does; the real date stays in `true_published` for month bucketing.
 
-The text is passed to the matcher and the store as it is (not through ingestion's html_to_text).
+The text is passed to the matcher and the store as it is; the matcher cleans it itself (item_text).
 Evaluation only: nothing in the product imports this module.
 """
 
